@@ -1,0 +1,2 @@
+//! Encoding: FFmpeg-library encoders that make broadcast TS items.
+pub mod testcard;
