@@ -1,1 +1,7 @@
+//! The headend node: configuration, the HTTP API, and running channels.
+
 pub mod config;
+pub mod demo;
+pub mod http;
+pub mod run;
+pub mod spec;

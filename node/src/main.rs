@@ -1,1 +1,104 @@
-fn main() {}
+//! `headend`: the node binary and operator command line.
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use headend_node::config::{Config, LogFormat};
+use std::path::PathBuf;
+
+#[derive(Debug, Parser)]
+#[command(name = "headend", version, about = "24/7 channels from cloud storage into a cable headend, as CBR MPEG-TS multicast")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run a node with a configuration file.
+    Run {
+        #[arg(long, short, env = "HEADEND_CONFIG")]
+        config: PathBuf,
+    },
+    /// Run a demo node: two channels on loopback multicast, no configuration needed.
+    Demo {
+        /// Where demo items and channel state go.
+        #[arg(long, default_value = "./data")]
+        data_dir: PathBuf,
+        /// HTTP API address.
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        http_listen: std::net::SocketAddr,
+    },
+    /// Check a configuration file and print the effective configuration.
+    CheckConfig {
+        file: PathBuf,
+        /// Do not check that playlist folders and items exist (for a config meant for
+        /// another machine).
+        #[arg(long)]
+        skip_paths: bool,
+    },
+}
+
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match format {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Text => builder.init(),
+    }
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::CheckConfig { file, skip_paths } => {
+            let config = match Config::load(&file) {
+                Ok(c) => c,
+                Err(e) => {
+                    eprintln!("{e}");
+                    std::process::exit(2);
+                }
+            };
+            if !skip_paths {
+                if let Err(e) = config.validate_paths() {
+                    eprintln!("{e}");
+                    std::process::exit(2);
+                }
+            }
+            print!("{}", config.to_toml_string()?);
+            eprintln!("{}: ok ({} channels)", file.display(), config.channels.len());
+            Ok(())
+        }
+        Command::Run { config } => {
+            let config = Config::load(&config).map_err(|e| anyhow::anyhow!("{e}"))?;
+            config.validate_paths().map_err(|e| anyhow::anyhow!("{e}"))?;
+            init_logging(config.node.log_format);
+            serve(config)
+        }
+        Command::Demo { data_dir, http_listen } => {
+            init_logging(LogFormat::Text);
+            std::fs::create_dir_all(&data_dir).with_context(|| format!("cannot create data dir {}", data_dir.display()))?;
+            let mut config = headend_node::demo::prepare(&data_dir)?;
+            config.node.http_listen = http_listen;
+            println!("headend demo: two channels on loopback multicast. Watch them with:");
+            for c in &config.channels {
+                let (g, p) = (c.multicast.group, c.multicast.port);
+                println!("  {:<10} ffplay 'udp://@{g}:{p}?localaddr=127.0.0.1'", c.name);
+                println!("  {:<10} vlc udp://@{g}:{p} --miface-addr=127.0.0.1", "");
+                println!("  {:<10} now playing: curl http://{http_listen}/channels/{}/now", "", c.id);
+                println!("  {:<10} play order:  curl http://{http_listen}/channels/{}/playlist.m3u", "", c.id);
+            }
+            println!("Ctrl-C stops the demo.");
+            serve(config)
+        }
+    }
+}
+
+fn serve(config: Config) -> anyhow::Result<()> {
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    rt.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(config.node.http_listen)
+            .await
+            .with_context(|| format!("cannot listen on {} (node.http_listen)", config.node.http_listen))?;
+        headend_node::run::run(config, listener, headend_node::run::shutdown_signal()).await
+    })
+}

@@ -51,6 +51,9 @@ fn hits_before(k: u64, n: u64, r: u64) -> u64 {
     (k + n - 1 - r) / n
 }
 
+/// More packets than the table queue can ever hold (PAT, PMT, SDT, 2 EIT, 2 x 2 ID3).
+const TABLE_BACKLOG_PACKETS: u64 = 64;
+
 const PSI_PHASE: u64 = 1;
 const SI_PHASE: u64 = 3;
 const ID3_PHASE: u64 = 5;
@@ -60,6 +63,9 @@ const ID3_PHASE: u64 = 5;
 pub enum MuxEvent {
     /// The entry with this global index went on air at packet `k`.
     ItemOnAir { index: u64, k: u64 },
+    /// The previous item still had packets when the next one started; they were dropped.
+    /// The schedule's measured transmission end makes this a bug report, not a plan.
+    TailCut { index: u64, k: u64 },
     /// An entry could not be played; the stream carried on without it.
     ItemFailed { index: u64, path: String, reason: String },
 }
@@ -107,32 +113,29 @@ impl std::fmt::Debug for ChannelMux {
 impl ChannelMux {
     /// A mux whose next packet is packet `k` of the schedule, in exactly the state it
     /// would have had playing from the epoch.
+    ///
+    /// Every item starts after the previous item's last packet (see
+    /// [`transmission_end`]), so at an item's start packet the only state is the table
+    /// queue, which does not depend on content: replaying from a little before the start
+    /// of the item on air (or before `k` when nothing is on air) rebuilds it exactly.
     pub fn resume(spec: ChannelSpec, schedule: Schedule, k: u64) -> Self {
         let cadence = Cadence::for_rate(schedule.mux_rate);
         let pos = schedule.position_at(k);
-        // Replay from the start of the item before the one on air: its tail may still
-        // be in flight at the boundary.
-        let from_pos = pos.map(|p| p.saturating_sub(1));
-        let k0 = from_pos.map_or(k, |p| schedule.entries[p].start_packet.min(k));
+        let anchor = pos.map_or(k, |p| schedule.entries[p].start_packet);
+        let k0 = anchor.saturating_sub(TABLE_BACKLOG_PACKETS);
+        let next = pos.map_or(0, |p| p);
         let mut mux = ChannelMux {
             tables: ChannelTables::new(spec),
             cadence,
             k: k0,
             queue: VecDeque::new(),
             cc: Self::table_counters_at(&schedule, cadence, k0),
-            content_cc: from_pos.map_or([0, 0], |p| schedule.entries[p].cc_base),
-            last_taken: from_pos.and_then(|p| schedule.entries[p].index.checked_sub(1)),
+            content_cc: schedule.entries.get(next).map_or([0, 0], |e| e.cc_base),
+            last_taken: schedule.entries.get(next).and_then(|e| e.index.checked_sub(1)),
             active: None,
             events: Vec::new(),
             schedule,
         };
-        if from_pos.is_none() {
-            // Nothing scheduled before k: later entries start from their own bases.
-            mux.last_taken = mux.schedule.entries.first().and_then(|e| e.index.checked_sub(1));
-            if let Some(first) = mux.schedule.entries.first() {
-                mux.content_cc = first.cc_base;
-            }
-        }
         while mux.k < k {
             mux.next_packet();
         }
@@ -255,13 +258,16 @@ impl ChannelMux {
             if entry.start_packet > k {
                 return false;
             }
+            if let Some(old) = self.active.take() {
+                self.events.push(MuxEvent::TailCut { index: old.index, k });
+            }
             self.last_taken = Some(entry.index);
             self.content_cc = entry.cc_base;
             match ItemReader::open(&entry.facts) {
                 Ok(reader) => {
                     let origin = reader.origin().base() as i128;
-                    let delta = (self.schedule.mux_rate.packet_time_90k(entry.start_packet) as i128 - origin)
-                        .rem_euclid(PTS_WRAP as i128) as i64;
+                    let output_start = self.schedule.mux_rate.packet_time_90k(entry.start_packet) + entry.facts.added_delay_90k;
+                    let delta = (output_start as i128 - origin).rem_euclid(PTS_WRAP as i128) as i64;
                     self.events.push(MuxEvent::ItemOnAir { index: entry.index, k });
                     self.active = Some(ActiveItem {
                         index: entry.index,
@@ -281,9 +287,15 @@ impl ChannelMux {
         }
     }
 
+    fn next_entry_due(&self, k: u64) -> bool {
+        let next = self.last_taken.map_or(0, |i| i + 1);
+        let next = self.schedule.entries.first().map_or(next, |f| next.max(f.index));
+        self.entry_by_index(next).is_some_and(|e| e.start_packet <= k)
+    }
+
     fn next_content(&mut self, k: u64) -> Option<TsPacket> {
         loop {
-            if self.active.is_none() && !self.take_up_next(k) {
+            if (self.active.is_none() || self.next_entry_due(k)) && !self.take_up_next(k) && self.active.is_none() {
                 return None;
             }
             let rate = self.schedule.mux_rate;
@@ -338,6 +350,26 @@ impl ChannelMux {
             }
         }
         pkt
+    }
+}
+
+/// Runs the mux over the entry at `pos` alone, from its start packet, and returns the
+/// output packet after its last content packet. Blocking (reads the item).
+pub fn transmission_end(spec: &ChannelSpec, schedule: &Schedule, pos: usize) -> Result<u64, String> {
+    let entry = schedule.entries[pos].clone();
+    let index = entry.index;
+    let single = Schedule { entries: vec![entry.clone()], ..schedule.clone() };
+    let mut mux = ChannelMux::resume(spec.clone(), single, entry.start_packet);
+    loop {
+        mux.next_packet();
+        for e in mux.drain_events() {
+            if let MuxEvent::ItemFailed { reason, .. } = e {
+                return Err(reason);
+            }
+        }
+        if mux.last_taken == Some(index) && mux.active.is_none() {
+            return Ok(mux.k);
+        }
     }
 }
 

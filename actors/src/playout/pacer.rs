@@ -88,6 +88,14 @@ impl Pacer {
     }
 }
 
+impl Pacer {
+    /// Tells a stuck thread to stop without waiting for it.
+    pub fn abandon(mut self) {
+        let _ = self.commands.send(PacerCommand::Stop);
+        self.thread.take();
+    }
+}
+
 impl Drop for Pacer {
     fn drop(&mut self) {
         self.stop();

@@ -49,6 +49,15 @@ fn default_meta(path: &Path) -> ItemMeta {
     ItemMeta { media_id: stem.clone(), title: stem, ..Default::default() }
 }
 
+/// Slack added to the measured queueing delay (10 ms).
+const DELAY_MARGIN_90K: u64 = 900;
+/// Time from an item's origin (first PCR) to its first presentation on the output,
+/// unless the item needs more (400 ms).
+pub const PRESENTATION_DELAY_90K: u64 = 36_000;
+/// The most presentation delay headend adds to absorb an item's bursts (1 s); an item
+/// needing more is faster than the channel and is refused.
+pub const MAX_ADDED_DELAY_90K: u64 = 90_000;
+
 /// Share of the output the channel's own tables and PCRs take.
 pub fn table_overhead(rate: MuxRate) -> f64 {
     let c = Cadence::for_rate(rate);
@@ -75,10 +84,8 @@ pub fn probe(path: &Path, rate: MuxRate) -> Result<ItemFacts, ItemError> {
     let slot_cost = 1.0 / capacity;
     let (mut free, mut max_delay) = (0.0f64, 0.0f64);
     let mut per_second: BTreeMap<u64, u64> = BTreeMap::new();
-    let mut last_index = 0;
 
     while let Some(p) = reader.next_packet()? {
-        last_index = p.index;
         let st = times.entry(p.role).or_default();
         let pkt = &p.packet;
         if pkt.has_payload() {
@@ -120,7 +127,6 @@ pub fn probe(path: &Path, rate: MuxRate) -> Result<ItemFacts, ItemError> {
         free = slot + slot_cost;
         *per_second.entry(p.due_27m / 27_000_000).or_default() += 1;
     }
-    let _ = last_index;
     for (role, st) in &times {
         if st.pes_declared != 0 && st.pes_seen < st.pes_declared {
             return Err(ItemError::Truncated {
@@ -155,9 +161,17 @@ pub fn probe(path: &Path, rate: MuxRate) -> Result<ItemFacts, ItemError> {
         });
     }
 
-    let lead_90k = lead as u64;
-    let allowed_delay_slots = rate.packets_for_90k(lead_90k / 2) as f64;
-    if max_delay > allowed_delay_slots {
+    // Packets queue behind bursts (an I-frame sent faster than the channel's rate by
+    // the item's own muxer). Every item is presented PRESENTATION_DELAY after its time
+    // origin on the output (more when its bursts need it), so packets still reach the
+    // decoder in time and consecutive items join without a gap, whatever delay their own
+    // muxers used.
+    let lead_in = lead as u64;
+    let queueing_90k = (max_delay * 188.0 * 8.0 * 90_000.0 / rate.bits_per_second() as f64).ceil() as u64;
+    let needed_90k = lead_in + queueing_90k + queueing_90k / 4 + DELAY_MARGIN_90K;
+    let lead_90k = needed_90k.max(PRESENTATION_DELAY_90K);
+    let added_delay_90k = lead_90k - lead_in;
+    if added_delay_90k > MAX_ADDED_DELAY_90K {
         let peak_packets = per_second.values().copied().max().unwrap_or(0);
         return Err(ItemError::PeakRateTooHigh {
             path: path.into(),
@@ -173,8 +187,9 @@ pub fn probe(path: &Path, rate: MuxRate) -> Result<ItemFacts, ItemError> {
         meta: sidecar_meta(path).unwrap_or_else(|| default_meta(path)),
         streams: selection.streams.into_iter().map(|(_, s)| s).collect(),
         lead_90k,
-        end_90k: end.max(0) as u64,
-        span_packets: free.ceil() as u64,
+        end_90k: end.max(0) as u64 + added_delay_90k,
+        added_delay_90k,
+        span_packets: free.ceil() as u64 + 1,
         payload_packets,
     })
 }

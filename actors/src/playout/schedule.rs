@@ -58,12 +58,18 @@ pub struct ItemFacts {
     pub meta: ItemMeta,
     /// The kept elementary streams, in PMT order.
     pub streams: Vec<StreamFacts>,
-    /// 90 kHz from the item's time origin (first PCR) to its first presentation.
+    /// 90 kHz from the item's time origin (first PCR) to its first presentation on the
+    /// output, including `added_delay_90k`.
     pub lead_90k: u64,
-    /// 90 kHz from the time origin to the end of the last frame of any stream.
+    /// 90 kHz from the time origin to the end of the last frame of any stream on the
+    /// output, including `added_delay_90k`.
     pub end_90k: u64,
-    /// Output packets from the item's start to its last packet, at this mux rate,
-    /// including queueing behind PSI/SI.
+    /// Presentation delay added on the output so the item's bursts, queued at the
+    /// channel's mux rate, still reach the decoder in time.
+    pub added_delay_90k: u64,
+    /// Estimated output packets from the item's start to its last packet at this mux
+    /// rate, including queueing behind PSI/SI (the exact figure is measured when the
+    /// item is placed: [`ScheduledItem::transmission_end`]).
     pub span_packets: u64,
     /// Payload-carrying packets per role (for continuity counters).
     pub payload_packets: [u64; 2],
@@ -95,6 +101,10 @@ pub struct ScheduledItem {
     /// Continuity counter of the first payload packet per role.
     pub cc_base: [u8; 2],
     pub pmt_version: u8,
+    /// Output packet after the item's last content packet, measured by running the mux
+    /// over the item from its start. The next item starts after it, so every item start
+    /// is a point where the mux holds no content backlog (what makes resuming exact).
+    pub transmission_end: u64,
 }
 
 impl ScheduledItem {
@@ -125,11 +135,6 @@ pub fn pass_order(len: usize, pass: u64, order: PlayOrder) -> Vec<usize> {
     idx
 }
 
-/// The largest share of the next item's lead that the previous item's tail may overrun
-/// into before the next item is pushed later (leaving a presentation gap instead of
-/// starving the decoder buffer).
-const MAX_OVERRUN_SHARE_OF_LEAD: u64 = 2;
-
 /// A channel's schedule.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Schedule {
@@ -155,21 +160,21 @@ impl Schedule {
         self.epoch_unix_ns + self.mux_rate.packet_offset_ns(k) as u64
     }
 
-    /// Where the next appended item would start if nothing forced it later.
+    /// Where the next appended item would start if nothing forced it later: where the
+    /// previous item's presentation ends (minus this item's lead), and never before the
+    /// previous item's last packet has left.
     fn natural_next_start(&self, next: &ItemFacts) -> u64 {
         let Some(prev) = self.entries.last() else { return 0 };
-        let rate = self.mux_rate;
-        let contiguous = prev.start_packet + rate.packets_for_90k(prev.facts.end_90k.saturating_sub(next.lead_90k));
-        // The previous item's packets run until start + span; the next item's first
-        // packets may wait behind them by at most half its lead.
-        let tail_end = prev.start_packet + prev.facts.span_packets;
-        let allowed = rate.packets_for_90k(next.lead_90k / MAX_OVERRUN_SHARE_OF_LEAD);
-        contiguous.max(tail_end.saturating_sub(allowed))
+        let contiguous =
+            prev.start_packet + self.mux_rate.packets_for_90k(prev.facts.end_90k.saturating_sub(next.lead_90k));
+        contiguous.max(prev.transmission_end)
     }
 
     /// Appends an item, starting no earlier than `not_before` (used after a gap, e.g. a
-    /// node that was down). Returns the new entry.
-    pub fn append(&mut self, kind: EntryKind, facts: ItemFacts, not_before: u64) -> &ScheduledItem {
+    /// node that was down). Its `transmission_end` is first set from the estimated span;
+    /// the caller measures and sets the exact value (see `mux::transmission_end`) before
+    /// appending the next item.
+    pub fn append(&mut self, kind: EntryKind, facts: ItemFacts, not_before: u64) -> &mut ScheduledItem {
         let start_packet = self.natural_next_start(&facts).max(not_before);
         let (index, cc_base, pmt_version) = match self.entries.last() {
             None => (0, [0, 0], 0),
@@ -182,8 +187,9 @@ impl Schedule {
                 (prev.index + 1, cc, version)
             }
         };
-        self.entries.push(ScheduledItem { index, kind, facts, start_packet, cc_base, pmt_version });
-        self.entries.last().expect("just pushed")
+        let transmission_end = start_packet + facts.span_packets;
+        self.entries.push(ScheduledItem { index, kind, facts, start_packet, cc_base, pmt_version, transmission_end });
+        self.entries.last_mut().expect("just pushed")
     }
 
     /// Position of the entry on air at packet `k` (the last one starting at or before k).
@@ -194,7 +200,7 @@ impl Schedule {
 
     /// Output packet where the schedule's last item ends (0 when empty).
     pub fn end_packet(&self) -> u64 {
-        self.entries.last().map_or(0, |e| e.end_packet(self.mux_rate).max(e.start_packet + e.facts.span_packets))
+        self.entries.last().map_or(0, |e| e.end_packet(self.mux_rate).max(e.transmission_end))
     }
 
     /// Drops entries after position `keep_through` (playlist changed; they had not started).
@@ -202,8 +208,8 @@ impl Schedule {
         self.entries.truncate(keep_through + 1);
     }
 
-    /// Drops entries that ended long ago, keeping the one before the entry on air at `k`
-    /// (its tail may still be needed to recompute packets near the boundary).
+    /// Drops entries that ended before the one on air at `k`, keeping one more for the
+    /// play-order listing.
     pub fn prune_before(&mut self, k: u64) {
         if let Some(pos) = self.position_at(k) {
             let drop = pos.saturating_sub(1);
@@ -226,6 +232,7 @@ mod tests {
             lead_90k: lead,
             end_90k: end,
             span_packets: span,
+            added_delay_90k: 0,
             payload_packets: [100, 17],
         }
     }
@@ -242,8 +249,8 @@ mod tests {
     fn items_join_where_presentation_ends() {
         let rate = MuxRate::new(4_000_000);
         let mut s = Schedule::new(1_000, rate);
-        // 10 s items with a 0.5 s lead; their last packet leaves 0.4 s before their end.
-        let a = facts("a", 45_000, 945_000, rate.packets_for_90k(900_000 - 36_000), av());
+        // 10 s items with a 0.5 s lead; their last packet leaves 0.6 s before their end.
+        let a = facts("a", 45_000, 945_000, rate.packets_for_90k(945_000 - 54_000), av());
         s.append(EntryKind::Item, a.clone(), 0);
         let b = s.append(EntryKind::Item, a.clone(), 0).clone();
         // b's first frame is presented exactly where a's presentation ends.
@@ -270,17 +277,16 @@ mod tests {
     }
 
     #[test]
-    fn a_long_tail_pushes_the_next_item_later() {
+    fn the_next_item_waits_for_the_previous_items_last_packet() {
         let rate = MuxRate::new(4_000_000);
         let mut s = Schedule::new(0, rate);
-        // The tail runs 1 s past the presentation end: the next item must not wait more
-        // than half its lead behind it.
-        let span = rate.packets_for_90k(90_000 * 11);
-        s.append(EntryKind::Item, facts("a", 45_000, 90_000 * 10, span, av()), 0);
+        let first = s.append(EntryKind::Item, facts("a", 45_000, 90_000 * 10, 10, av()), 0);
+        // Measured: the last packet leaves 1 s after the presentation ends.
+        first.transmission_end = rate.packets_for_90k(90_000 * 11);
         let b = s.append(EntryKind::Item, facts("b", 45_000, 90_000 * 10, 10, av()), 0).clone();
-        assert_eq!(b.start_packet, span - rate.packets_for_90k(22_500));
-        let c = s.append(EntryKind::Item, facts("c", 45_000, 90_000, 10, av()), 5_000_000).clone();
-        assert_eq!(c.start_packet, 5_000_000, "not_before wins");
+        assert_eq!(b.start_packet, rate.packets_for_90k(90_000 * 11));
+        let c = s.append(EntryKind::Item, facts("c", 45_000, 90_000, 10, av()), 50_000_000).clone();
+        assert_eq!(c.start_packet, 50_000_000, "not_before wins");
     }
 
     #[test]

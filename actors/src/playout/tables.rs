@@ -242,11 +242,13 @@ mod tests {
                 lead_90k: 0,
                 end_90k: 90_000,
                 span_packets: 1,
+                added_delay_90k: 0,
                 payload_packets: [0, 0],
             },
             start_packet: 0,
             cc_base: [0, 0],
             pmt_version: 0,
+            transmission_end: 1,
         }
     }
 

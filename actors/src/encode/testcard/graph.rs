@@ -11,8 +11,8 @@ use std::fs::{self, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use ffmpeg_next as ffmpeg;
 use ffmpeg::{filter, format, ChannelLayout};
+use ffmpeg_next as ffmpeg;
 
 use super::{AudioSpec, EncodeError, VideoSpec};
 
@@ -36,7 +36,11 @@ pub(super) fn find_fonts() -> Result<Fonts, EncodeError> {
         let regular = Path::new(dir).join("DejaVuSans.ttf");
         if regular.is_file() {
             let bold = Path::new(dir).join("DejaVuSans-Bold.ttf");
-            let bold = if bold.is_file() { bold } else { regular.clone() };
+            let bold = if bold.is_file() {
+                bold
+            } else {
+                regular.clone()
+            };
             return Ok(Fonts { regular, bold });
         }
     }
@@ -72,10 +76,12 @@ pub(super) fn graph_value(s: &str) -> String {
 }
 
 fn path_value(p: &Path) -> Result<String, EncodeError> {
-    p.to_str().map(graph_value).ok_or_else(|| EncodeError::BadPath {
-        path: p.to_path_buf(),
-        reason: "not valid UTF-8; FFmpeg's filter graph needs UTF-8 paths",
-    })
+    p.to_str()
+        .map(graph_value)
+        .ok_or_else(|| EncodeError::BadPath {
+            path: p.to_path_buf(),
+            reason: "not valid UTF-8; FFmpeg's filter graph needs UTF-8 paths",
+        })
 }
 
 /// Text files handed to `drawtext`; removed when dropped (also on error).
@@ -133,7 +139,11 @@ fn build(sink: &'static str, spec: &str, what: &'static str) -> Result<filter::G
     let mut graph = filter::Graph::new();
     let sink_filter = filter::find(sink).ok_or(EncodeError::FilterMissing { name: sink })?;
     graph.add(&sink_filter, "out", "").map_err(fail)?;
-    graph.input("out", 0).map_err(fail)?.parse(spec).map_err(fail)?;
+    graph
+        .input("out", 0)
+        .map_err(fail)?
+        .parse(spec)
+        .map_err(fail)?;
     graph.validate().map_err(fail)?;
     Ok(graph)
 }
@@ -167,7 +177,10 @@ pub(super) fn video_graph(
         y = h * 8 / 100,
     ));
     let mut y = h * 62 / 100;
-    let lines = [(title, "title", bold.as_str(), h / 11, 0.66), (artist, "artist", regular.as_str(), h / 16, 0.6)];
+    let lines = [
+        (title, "title", bold.as_str(), h / 11, 0.66),
+        (artist, "artist", regular.as_str(), h / 16, 0.6),
+    ];
     for (text, tag, font, base, em) in lines {
         if text.is_empty() {
             continue;

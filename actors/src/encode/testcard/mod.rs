@@ -126,7 +126,10 @@ pub enum EncodeError {
     #[error("FFmpeg initialisation failed: {0}")]
     Init(ffmpeg::Error),
     #[error("encoder `{name}` is not in this FFmpeg build; {hint}")]
-    EncoderMissing { name: &'static str, hint: &'static str },
+    EncoderMissing {
+        name: &'static str,
+        hint: &'static str,
+    },
     #[error("filter `{name}` is not in this FFmpeg build; install a full libavfilter (Debian: libavfilter8 with libfreetype for drawtext)")]
     FilterMissing { name: &'static str },
     #[error("no font for drawtext (tried {tried}); install fonts-dejavu-core")]
@@ -137,10 +140,11 @@ pub enum EncodeError {
         setting: String,
         supported: String,
     },
-    #[error("cannot open encoder `{codec}` with {settings}: {source}; check these values are valid for {codec}")]
+    #[error("cannot open encoder `{codec}` with {settings}: {source}; {hint}")]
     EncoderOpen {
         codec: &'static str,
         settings: String,
+        hint: &'static str,
         #[source]
         source: ffmpeg::Error,
     },
@@ -206,7 +210,10 @@ fn validate(spec: &TestItemSpec) -> Result<(), EncodeError> {
             ));
         }
         if v.width > 8192 || v.height > 4320 {
-            return bad(format!("video size {}x{} is over 8192x4320", v.width, v.height));
+            return bad(format!(
+                "video size {}x{} is over 8192x4320",
+                v.width, v.height
+            ));
         }
         if !(1..=120).contains(&v.fps) {
             return bad(format!("video fps {} must be 1..=120", v.fps));
@@ -215,15 +222,24 @@ fn validate(spec: &TestItemSpec) -> Result<(), EncodeError> {
             return bad("video gop is 0; give the GOP length in frames, e.g. the fps".into());
         }
         if !(10_000..=i32::MAX as u64).contains(&v.bitrate) {
-            return bad(format!("video bitrate {} bit/s is outside 10 kbit/s..2 Gbit/s", v.bitrate));
+            return bad(format!(
+                "video bitrate {} bit/s is outside 10 kbit/s..2 Gbit/s",
+                v.bitrate
+            ));
         }
         if video_frames(spec.duration, v.fps) == 0 {
-            return bad(format!("duration {:?} is shorter than one video frame at {} fps", spec.duration, v.fps));
+            return bad(format!(
+                "duration {:?} is shorter than one video frame at {} fps",
+                spec.duration, v.fps
+            ));
         }
     }
     if let Some(a) = &spec.audio {
         if !(8_000..=192_000).contains(&a.sample_rate) {
-            return bad(format!("audio sample rate {} Hz must be 8000..=192000", a.sample_rate));
+            return bad(format!(
+                "audio sample rate {} Hz must be 8000..=192000",
+                a.sample_rate
+            ));
         }
         if !(1..=8).contains(&a.channels) {
             return bad(format!("audio channels {} must be 1..=8", a.channels));
@@ -235,7 +251,10 @@ fn validate(spec: &TestItemSpec) -> Result<(), EncodeError> {
             ));
         }
         if !(8_000..=i32::MAX as u64).contains(&a.bitrate) {
-            return bad(format!("audio bitrate {} bit/s is outside 8 kbit/s..2 Gbit/s", a.bitrate));
+            return bad(format!(
+                "audio bitrate {} bit/s is outside 8 kbit/s..2 Gbit/s",
+                a.bitrate
+            ));
         }
     }
     Ok(())
@@ -246,9 +265,18 @@ fn video_frames(d: Duration, fps: u32) -> u64 {
     ((d.as_nanos() * u128::from(fps) + 500_000_000) / 1_000_000_000) as u64
 }
 
+/// Audio samples to encode: as long as the video (whole frames) when there is video, else
 /// round(duration × rate).
-fn audio_samples(d: Duration, rate: u32) -> u64 {
-    ((d.as_nanos() * u128::from(rate) + 500_000_000) / 1_000_000_000) as u64
+fn audio_samples(spec: &TestItemSpec, rate: u32) -> u64 {
+    let rate = u128::from(rate);
+    let samples = match &spec.video {
+        Some(v) => {
+            let fps = u128::from(v.fps);
+            (u128::from(video_frames(spec.duration, v.fps)) * rate + fps / 2) / fps
+        }
+        None => (spec.duration.as_nanos() * rate + 500_000_000) / 1_000_000_000,
+    };
+    samples as u64
 }
 
 /// Removes the temporary output unless disarmed.
@@ -268,7 +296,10 @@ impl Drop for TempOutput {
 /// on error the temporary file is removed and `out` is untouched.
 pub fn generate_test_item(spec: &TestItemSpec, out: &Path) -> Result<TestItemInfo, EncodeError> {
     validate(spec)?;
-    let bad_path = |reason| EncodeError::BadPath { path: out.to_path_buf(), reason };
+    let bad_path = |reason| EncodeError::BadPath {
+        path: out.to_path_buf(),
+        reason,
+    };
     let Some(out_str) = out.to_str() else {
         return Err(bad_path("not valid UTF-8; FFmpeg needs UTF-8 paths"));
     };
@@ -307,9 +338,11 @@ pub fn generate_test_item(spec: &TestItemSpec, out: &Path) -> Result<TestItemInf
     let bytes = fs::metadata(out).map_err(io("stat", out))?.len();
 
     let duration = match (&spec.video, &spec.audio) {
-        (Some(v), _) => Duration::from_nanos(counts.video_frames * 1_000_000_000 / u64::from(v.fps)),
+        (Some(v), _) => {
+            Duration::from_nanos(counts.video_frames * 1_000_000_000 / u64::from(v.fps))
+        }
         (None, Some(a)) => Duration::from_nanos(
-            audio_samples(spec.duration, a.sample_rate) * 1_000_000_000 / u64::from(a.sample_rate),
+            audio_samples(spec, a.sample_rate) * 1_000_000_000 / u64::from(a.sample_rate),
         ),
         (None, None) => unreachable!("validated"),
     };

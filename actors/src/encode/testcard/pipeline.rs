@@ -3,13 +3,16 @@
 
 use std::path::Path;
 
-use ffmpeg_next as ffmpeg;
 use ffmpeg::codec::{self, capabilities::Capabilities};
 use ffmpeg::format::{self, Sample};
 use ffmpeg::{encoder, filter, frame, picture, ChannelLayout, Dictionary, Packet, Rational};
+use ffmpeg_next as ffmpeg;
 
 use super::graph;
-use super::{audio_samples, video_frames, AudioCodec, AudioSpec, EncodeError, TestItemSpec, VideoCodec, VideoSpec};
+use super::{
+    audio_samples, video_frames, AudioCodec, AudioSpec, EncodeError, TestItemSpec, VideoCodec,
+    VideoSpec,
+};
 
 /// Packets written per track.
 pub(super) struct Counts {
@@ -55,16 +58,25 @@ impl Track {
                     }
                     self.packets += 1;
                 }
-                Err(ffmpeg::Error::Other { errno: ffmpeg::error::EAGAIN }) | Err(ffmpeg::Error::Eof) => {
-                    return Ok(())
+                Err(ffmpeg::Error::Other {
+                    errno: ffmpeg::error::EAGAIN,
+                })
+                | Err(ffmpeg::Error::Eof) => return Ok(()),
+                Err(source) => {
+                    return Err(EncodeError::Encode {
+                        codec: self.codec,
+                        source,
+                    })
                 }
-                Err(source) => return Err(EncodeError::Encode { codec: self.codec, source }),
             }
         }
     }
 
     fn flush(&mut self, enc: &mut encoder::Encoder, mux: &mut Muxer) -> Result<(), EncodeError> {
-        enc.send_eof().map_err(|source| EncodeError::Encode { codec: self.codec, source })?;
+        enc.send_eof().map_err(|source| EncodeError::Encode {
+            codec: self.codec,
+            source,
+        })?;
         self.drain(enc, mux)
     }
 }
@@ -101,7 +113,9 @@ fn open_video(
     let codec = encoder::find_by_name(name).ok_or(EncodeError::EncoderMissing {
         name,
         hint: match v.codec {
-            VideoCodec::H264 => "use an FFmpeg built with --enable-libx264 (Debian's libavcodec59 is)",
+            VideoCodec::H264 => {
+                "use an FFmpeg built with --enable-libx264 (Debian's libavcodec59 is)"
+            }
             VideoCodec::Mpeg2 => "use an FFmpeg built with its native mpeg2video encoder",
         },
     })?;
@@ -109,7 +123,13 @@ fn open_video(
         "{}x{} yuv420p {} fps, {} bit/s (maxrate = bufsize), closed GOP {}",
         v.width, v.height, v.fps, v.bitrate, v.gop
     );
-    let open_err = |source| EncodeError::EncoderOpen { codec: name, settings: settings.clone(), source };
+    let hint = "check the size, frame rate and bitrate are within the codec's limits";
+    let open_err = |source| EncodeError::EncoderOpen {
+        codec: name,
+        settings: settings.clone(),
+        hint,
+        source,
+    };
     let mut enc = codec::context::Context::new_with_codec(codec)
         .encoder()
         .video()
@@ -159,7 +179,13 @@ fn open_video(
         enc,
         graph,
         frame: frame::Video::empty(),
-        track: Track { codec: name, stream, enc_tb: tb, st_tb: tb, packets: 0 },
+        track: Track {
+            codec: name,
+            stream,
+            enc_tb: tb,
+            st_tb: tb,
+            packets: 0,
+        },
         fps: v.fps,
         sent: 0,
         total: video_frames(spec.duration, v.fps),
@@ -169,15 +195,20 @@ fn open_video(
 impl VideoLane {
     fn step(&mut self, mux: &mut Muxer) -> Result<(), EncodeError> {
         let mut out = self.graph.get("out").expect("video graph has its sink");
-        out.sink().frame(&mut self.frame).map_err(|source| EncodeError::Encode {
-            codec: "testsrc2/drawtext filter graph",
-            source,
-        })?;
+        out.sink()
+            .frame(&mut self.frame)
+            .map_err(|source| EncodeError::Encode {
+                codec: "testsrc2/drawtext filter graph",
+                source,
+            })?;
         self.frame.set_pts(Some(self.sent as i64));
         self.frame.set_kind(picture::Type::None);
         self.enc
             .send_frame(&self.frame)
-            .map_err(|source| EncodeError::Encode { codec: self.track.codec, source })?;
+            .map_err(|source| EncodeError::Encode {
+                codec: self.track.codec,
+                source,
+            })?;
         self.sent += 1;
         self.track.drain(&mut self.enc, mux)
     }
@@ -199,15 +230,40 @@ fn list<T: ToString>(items: impl Iterator<Item = T>) -> String {
     items.map(|i| i.to_string()).collect::<Vec<_>>().join(", ")
 }
 
-fn open_audio(mux: &mut Muxer, a: &AudioSpec, spec: &TestItemSpec, title: &str, artist: &str) -> Result<AudioLane, EncodeError> {
+fn open_audio(
+    mux: &mut Muxer,
+    a: &AudioSpec,
+    spec: &TestItemSpec,
+    title: &str,
+    artist: &str,
+) -> Result<AudioLane, EncodeError> {
     let name = a.codec.encoder_name();
     let codec = encoder::find_by_name(name).ok_or(EncodeError::EncoderMissing {
         name,
         hint: "use an FFmpeg built with its native audio encoders",
     })?;
-    let unsupported = |setting: String, supported: String| EncodeError::Unsupported { codec: name, setting, supported };
-    let settings = format!("{} Hz, {} channels, {} bit/s", a.sample_rate, a.channels, a.bitrate);
-    let open_err = |source| EncodeError::EncoderOpen { codec: name, settings: settings.clone(), source };
+    let unsupported = |setting: String, supported: String| EncodeError::Unsupported {
+        codec: name,
+        setting,
+        supported,
+    };
+    let settings = format!(
+        "{} Hz, {} channels, {} bit/s",
+        a.sample_rate, a.channels, a.bitrate
+    );
+    let hint = match a.codec {
+        AudioCodec::Aac => "AAC takes about 16-320 kbit/s per channel pair",
+        AudioCodec::Mp2 => {
+            "MP2 takes 32, 48, 56, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320 or 384 kbit/s"
+        }
+        AudioCodec::Ac3 => "AC-3 takes 32-640 kbit/s in standard steps, e.g. 192, 384, 448",
+    };
+    let open_err = |source| EncodeError::EncoderOpen {
+        codec: name,
+        settings: settings.clone(),
+        hint,
+        source,
+    };
     let caps = codec.audio().map_err(open_err)?;
 
     let preferred = match a.codec {
@@ -217,14 +273,21 @@ fn open_audio(mux: &mut Muxer, a: &AudioSpec, spec: &TestItemSpec, title: &str, 
     let sample_format = match caps.formats() {
         Some(mut formats) => {
             let all: Vec<Sample> = formats.by_ref().collect();
-            if all.contains(&preferred) { preferred } else { *all.first().unwrap_or(&preferred) }
+            if all.contains(&preferred) {
+                preferred
+            } else {
+                *all.first().unwrap_or(&preferred)
+            }
         }
         None => preferred,
     };
     if let Some(rates) = caps.rates() {
         let rates: Vec<i32> = rates.collect();
         if !rates.contains(&(a.sample_rate as i32)) {
-            return Err(unsupported(format!("sample rate {} Hz", a.sample_rate), list(rates.iter())));
+            return Err(unsupported(
+                format!("sample rate {} Hz", a.sample_rate),
+                list(rates.iter()),
+            ));
         }
     }
     let layout = ChannelLayout::default(i32::from(a.channels));
@@ -232,7 +295,10 @@ fn open_audio(mux: &mut Muxer, a: &AudioSpec, spec: &TestItemSpec, title: &str, 
         let layouts: Vec<ChannelLayout> = layouts.collect();
         if !layouts.contains(&layout) {
             let counts = layouts.iter().map(|l| format!("{} ch", l.channels()));
-            return Err(unsupported(format!("{} channels", a.channels), list(counts)));
+            return Err(unsupported(
+                format!("{} channels", a.channels),
+                list(counts),
+            ));
         }
     }
 
@@ -250,7 +316,8 @@ fn open_audio(mux: &mut Muxer, a: &AudioSpec, spec: &TestItemSpec, title: &str, 
     enc.set_time_base(tb);
     let enc = enc.open_as(codec).map_err(open_err)?;
     let cap = codec.capabilities();
-    let small_last = cap.intersects(Capabilities::SMALL_LAST_FRAME | Capabilities::VARIABLE_FRAME_SIZE);
+    let small_last =
+        cap.intersects(Capabilities::SMALL_LAST_FRAME | Capabilities::VARIABLE_FRAME_SIZE);
     let frame_size = match enc.frame_size() {
         0 => 1024,
         n => n,
@@ -268,21 +335,29 @@ fn open_audio(mux: &mut Muxer, a: &AudioSpec, spec: &TestItemSpec, title: &str, 
         enc,
         graph,
         frame: frame::Audio::empty(),
-        track: Track { codec: name, stream, enc_tb: tb, st_tb: tb, packets: 0 },
+        track: Track {
+            codec: name,
+            stream,
+            enc_tb: tb,
+            st_tb: tb,
+            packets: 0,
+        },
         rate: a.sample_rate,
         small_last,
         sent: 0,
-        total: audio_samples(spec.duration, a.sample_rate),
+        total: audio_samples(spec, a.sample_rate),
     })
 }
 
 impl AudioLane {
     fn step(&mut self, mux: &mut Muxer) -> Result<(), EncodeError> {
         let mut out = self.graph.get("out").expect("audio graph has its sink");
-        out.sink().frame(&mut self.frame).map_err(|source| EncodeError::Encode {
-            codec: "sine/aformat filter graph",
-            source,
-        })?;
+        out.sink()
+            .frame(&mut self.frame)
+            .map_err(|source| EncodeError::Encode {
+                codec: "sine/aformat filter graph",
+                source,
+            })?;
         let remaining = self.total - self.sent;
         if self.small_last && remaining < self.frame.samples() as u64 {
             self.frame.set_samples(remaining as usize);
@@ -290,28 +365,48 @@ impl AudioLane {
         self.frame.set_pts(Some(self.sent as i64));
         self.enc
             .send_frame(&self.frame)
-            .map_err(|source| EncodeError::Encode { codec: self.track.codec, source })?;
+            .map_err(|source| EncodeError::Encode {
+                codec: self.track.codec,
+                source,
+            })?;
         self.sent += self.frame.samples() as u64;
         self.track.drain(&mut self.enc, mux)
     }
 }
 
 /// Encode and mux the item into `tmp` (already created by the caller).
-pub(super) fn run(spec: &TestItemSpec, title: &str, artist: &str, tmp: &Path) -> Result<Counts, EncodeError> {
+pub(super) fn run(
+    spec: &TestItemSpec,
+    title: &str,
+    artist: &str,
+    tmp: &Path,
+) -> Result<Counts, EncodeError> {
     let tmp_str = tmp.to_str().ok_or(EncodeError::BadPath {
         path: tmp.to_path_buf(),
         reason: "not valid UTF-8; FFmpeg needs UTF-8 paths",
     })?;
     // "file:" so that a ':' in the path is never read as a protocol name.
-    let octx = format::output_as(&format!("file:{tmp_str}"), "mpegts").map_err(|source| EncodeError::Mux {
-        op: "open",
-        path: tmp.to_path_buf(),
-        source,
+    let octx = format::output_as(&format!("file:{tmp_str}"), "mpegts").map_err(|source| {
+        EncodeError::Mux {
+            op: "open",
+            path: tmp.to_path_buf(),
+            source,
+        }
     })?;
-    let mut mux = Muxer { octx, path: tmp.to_path_buf() };
+    let mut mux = Muxer {
+        octx,
+        path: tmp.to_path_buf(),
+    };
 
     let mut meta = Dictionary::new();
-    meta.set("service_name", if title.is_empty() { "headend test item" } else { title });
+    meta.set(
+        "service_name",
+        if title.is_empty() {
+            "headend test item"
+        } else {
+            title
+        },
+    );
     meta.set("service_provider", "headend");
     for (k, v) in [("title", title), ("artist", artist)] {
         if !v.is_empty() {
@@ -332,20 +427,35 @@ pub(super) fn run(spec: &TestItemSpec, title: &str, artist: &str, tmp: &Path) ->
     let header_err = mux.err("write the header of");
     mux.octx.write_header().map_err(header_err)?;
     // The muxer picks its own time bases (1/90000) in write_header.
-    for track in [video.as_mut().map(|v| &mut v.track), audio.as_mut().map(|a| &mut a.track)]
-        .into_iter()
-        .flatten()
+    for track in [
+        video.as_mut().map(|v| &mut v.track),
+        audio.as_mut().map(|a| &mut a.track),
+    ]
+    .into_iter()
+    .flatten()
     {
-        track.st_tb = mux.octx.stream(track.stream).expect("stream was added").time_base();
+        track.st_tb = mux
+            .octx
+            .stream(track.stream)
+            .expect("stream was added")
+            .time_base();
     }
 
     // Feed whichever track is behind in time, so the muxer's interleaving queue stays short.
     loop {
-        let v_next = video.as_ref().filter(|v| v.sent < v.total).map(|v| (v.sent, u64::from(v.fps)));
-        let a_next = audio.as_ref().filter(|a| a.sent < a.total).map(|a| (a.sent, u64::from(a.rate)));
+        let v_next = video
+            .as_ref()
+            .filter(|v| v.sent < v.total)
+            .map(|v| (v.sent, u64::from(v.fps)));
+        let a_next = audio
+            .as_ref()
+            .filter(|a| a.sent < a.total)
+            .map(|a| (a.sent, u64::from(a.rate)));
         match (v_next, a_next) {
             (None, None) => break,
-            (Some((vn, vd)), Some((an, ad))) if u128::from(an) * u128::from(vd) < u128::from(vn) * u128::from(ad) => {
+            (Some((vn, vd)), Some((an, ad)))
+                if u128::from(an) * u128::from(vd) < u128::from(vn) * u128::from(ad) =>
+            {
                 audio.as_mut().expect("audio lane").step(&mut mux)?
             }
             (Some(_), _) => video.as_mut().expect("video lane").step(&mut mux)?,

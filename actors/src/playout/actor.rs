@@ -1,0 +1,380 @@
+//! The channel actor: owns a channel's schedule, keeps it extended and stored, runs the
+//! pacing thread, answers now-playing and playlist queries, and fails (so its supervisor
+//! restarts it) when the pacing thread dies or stops making progress.
+
+use super::clock::Clock;
+use super::extend::{extend, ProbeCache, MIN_ENTRIES_AHEAD};
+use super::mux::MuxEvent;
+use super::pacer::{Pacer, PacerEvent};
+use super::schedule::{pass_order, EntryKind, Schedule, ScheduledItem};
+use super::spec::{ChannelSpec, PlaylistSource};
+use super::store::ScheduleStore;
+use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
+use serde::Serialize;
+use std::collections::{BTreeMap, VecDeque};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// How often the actor checks on its pacer and extends the schedule.
+pub const TICK: Duration = Duration::from_millis(500);
+/// A pacer that reports no progress for this long is considered stuck.
+pub const STALL: Duration = Duration::from_secs(3);
+
+/// The registry name of a channel's actor.
+pub fn actor_name(channel_id: &str) -> String {
+    format!("channel:{channel_id}")
+}
+
+/// What is on air now.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct NowPlaying {
+    pub channel: String,
+    pub media_id: String,
+    pub title: String,
+    pub artist: String,
+    pub album: String,
+    pub genre: String,
+    /// Wall-clock start of the item's presentation, Unix milliseconds.
+    pub started_unix_ms: u64,
+    pub duration_ms: u64,
+    pub position_ms: u64,
+    pub kind: EntryKind,
+    pub path: PathBuf,
+}
+
+/// One line of the play-order listing.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PlaylistEntry {
+    pub title: String,
+    pub artist: String,
+    /// Seconds; `None` for items not probed yet.
+    pub duration_s: Option<f64>,
+    pub path: PathBuf,
+    pub scheduled: bool,
+}
+
+/// Health and counters of a channel.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct ChannelStatus {
+    pub channel: String,
+    pub on_air: bool,
+    pub next_packet: u64,
+    pub datagrams: u64,
+    pub collisions: u64,
+    /// Items passed over, by reason kind.
+    pub skipped: BTreeMap<String, u64>,
+    pub recent_errors: Vec<String>,
+    pub scheduled_entries: usize,
+    pub fallback_entries: u64,
+    pub slate_entries: u64,
+    pub skipped_ahead_packets: u64,
+}
+
+#[derive(Debug)]
+pub enum ChannelMsg {
+    NowPlaying(RpcReplyPort<Option<NowPlaying>>),
+    Playlist(RpcReplyPort<Vec<PlaylistEntry>>),
+    Status(RpcReplyPort<ChannelStatus>),
+    /// Replace the playlist; applies at the next item boundary.
+    SetPlaylist(PlaylistSource),
+    Tick,
+    Pacer(PacerEvent),
+}
+
+/// Where a channel keeps its state, and its clock.
+#[derive(Debug, Clone)]
+pub struct ChannelEnv {
+    pub state_dir: PathBuf,
+    pub clock: Arc<dyn Clock>,
+}
+
+#[derive(Debug)]
+pub struct ChannelActor;
+
+pub struct ChannelState {
+    spec: ChannelSpec,
+    env: ChannelEnv,
+    store: ScheduleStore,
+    schedule: Schedule,
+    cache: Option<ProbeCache>,
+    pacer: Option<Pacer>,
+    status: ChannelStatus,
+    last_progress: Instant,
+}
+
+impl std::fmt::Debug for ChannelState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ChannelState").field("channel", &self.spec.id).finish()
+    }
+}
+
+const RECENT_ERRORS: usize = 20;
+
+impl ChannelState {
+    fn now_k(&self) -> u64 {
+        self.schedule.packet_at_unix_ns(self.env.clock.now_unix_ns())
+    }
+
+    fn note_error(&mut self, msg: String) {
+        let mut recent: VecDeque<String> = std::mem::take(&mut self.status.recent_errors).into();
+        recent.push_back(msg);
+        while recent.len() > RECENT_ERRORS {
+            recent.pop_front();
+        }
+        self.status.recent_errors = recent.into();
+    }
+
+    /// Extends the schedule on a blocking thread, stores it and hands it to the pacer.
+    async fn extend(&mut self) -> Result<(), ActorProcessingErr> {
+        let now_k = self.now_k();
+        let mut schedule = self.schedule.clone();
+        let mut cache = self.cache.take().unwrap_or_default();
+        let spec = self.spec.clone();
+        let dir = self.env.state_dir.clone();
+        let (schedule, cache, report) = tokio::task::spawn_blocking(move || {
+            schedule.prune_before(now_k);
+            let report = extend(&mut schedule, &spec, &dir, &mut cache, now_k);
+            (schedule, cache, report)
+        })
+        .await?;
+        self.cache = Some(cache);
+        for s in &report.skipped {
+            *self.status.skipped.entry(s.kind.to_string()).or_default() += 1;
+            if s.first_time {
+                tracing::warn!(channel = %self.spec.id, item = %s.path.display(), reason = s.kind, "skipping item: {}", s.reason);
+                self.note_error(s.reason.clone());
+            }
+        }
+        if let Some(e) = &report.playlist_error {
+            tracing::warn!(channel = %self.spec.id, "{e}");
+        }
+        self.status.fallback_entries += report.fallback_used as u64;
+        self.status.slate_entries += report.slate_used as u64;
+        if report.fallback_used || report.slate_used {
+            tracing::warn!(channel = %self.spec.id, fallback = report.fallback_used, slate = report.slate_used, "no playable item in the playlist; playing filler");
+        }
+        let changed = schedule != self.schedule;
+        self.schedule = schedule;
+        if changed {
+            self.store.save(&self.schedule)?;
+            if let Some(p) = &self.pacer {
+                p.update_schedule(self.schedule.clone());
+            }
+        }
+        Ok(())
+    }
+
+    fn on_air_entry(&self) -> Option<&ScheduledItem> {
+        self.schedule.position_at(self.now_k()).map(|p| &self.schedule.entries[p])
+    }
+
+    fn now_playing(&self) -> Option<NowPlaying> {
+        if !self.status.on_air {
+            return None;
+        }
+        let e = self.on_air_entry()?;
+        let rate = self.schedule.mux_rate;
+        let start_ns = self.schedule.unix_ns_of_packet(e.presentation_packet(rate));
+        let now = self.env.clock.now_unix_ns();
+        let m = &e.facts.meta;
+        Some(NowPlaying {
+            channel: self.spec.id.clone(),
+            media_id: m.media_id.clone(),
+            title: m.title.clone(),
+            artist: m.artist.clone(),
+            album: m.album.clone(),
+            genre: m.genre.clone(),
+            started_unix_ms: start_ns / 1_000_000,
+            duration_ms: e.facts.presentation_90k() / 90,
+            position_ms: now.saturating_sub(start_ns) / 1_000_000,
+            kind: e.kind,
+            path: e.facts.path.clone(),
+        })
+    }
+
+    /// Scheduled entries from the one on air, then the rest of the current pass.
+    fn playlist(&self) -> Vec<PlaylistEntry> {
+        let from = self.schedule.position_at(self.now_k()).unwrap_or(0);
+        let mut out: Vec<PlaylistEntry> = self.schedule.entries[from.min(self.schedule.entries.len())..]
+            .iter()
+            .map(|e| PlaylistEntry {
+                title: e.facts.meta.title.clone(),
+                artist: e.facts.meta.artist.clone(),
+                duration_s: Some(e.facts.presentation_90k() as f64 / 90_000.0),
+                path: e.facts.path.clone(),
+                scheduled: true,
+            })
+            .collect();
+        if let Ok(items) = self.spec.playlist.list() {
+            let order = pass_order(items.len(), self.schedule.cursor.pass, self.spec.order);
+            for &i in order.iter().skip(self.schedule.cursor.position) {
+                let meta = super::probe::sidecar_meta(&items[i]);
+                let stem = items[i].file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+                out.push(PlaylistEntry {
+                    title: meta.as_ref().map_or(stem, |m| m.title.clone()),
+                    artist: meta.map(|m| m.artist).unwrap_or_default(),
+                    duration_s: None,
+                    path: items[i].clone(),
+                    scheduled: false,
+                });
+            }
+        }
+        out
+    }
+
+    fn on_pacer_event(&mut self, e: PacerEvent) -> Result<(), ActorProcessingErr> {
+        let id = &self.spec.id;
+        match e {
+            PacerEvent::Collision(src) => {
+                self.status.collisions += 1;
+                tracing::warn!(channel = %id, source = %src, group = %self.spec.output.group, port = self.spec.output.port,
+                    "another source is sending on the channel's group; holding back and listening again");
+                self.note_error(format!("collision with {src}"));
+            }
+            PacerEvent::OnAir { k } => {
+                tracing::info!(channel = %id, group = %self.spec.output.group, port = self.spec.output.port, packet = k, "on air");
+                self.status.on_air = true;
+                self.status.next_packet = k;
+                self.last_progress = Instant::now();
+            }
+            PacerEvent::Mux(MuxEvent::ItemOnAir { index, .. }) => {
+                if let Some(e) = self.schedule.entries.iter().find(|e| e.index == index) {
+                    tracing::info!(channel = %id, index, title = %e.facts.meta.title, item = %e.facts.path.display(), "item on air");
+                }
+            }
+            PacerEvent::Mux(MuxEvent::TailCut { index, k }) => {
+                tracing::error!(channel = %id, index, packet = k, "item tail cut at the next item's start (schedule measured it wrong)");
+                self.note_error(format!("tail of entry {index} cut at packet {k}"));
+            }
+            PacerEvent::Mux(MuxEvent::ItemFailed { index, path, reason }) => {
+                *self.status.skipped.entry("failed_on_air".into()).or_default() += 1;
+                tracing::warn!(channel = %id, index, item = %path, "item failed on air: {reason}");
+                self.note_error(reason);
+            }
+            PacerEvent::SkippedAhead { packets } => {
+                self.status.skipped_ahead_packets += packets;
+                tracing::warn!(channel = %id, packets, "pacer fell behind and skipped ahead");
+            }
+            PacerEvent::SendError(e) => {
+                tracing::warn!(channel = %id, "send failed: {e}");
+                self.note_error(e);
+            }
+            PacerEvent::Progress { k, datagrams } => {
+                self.status.next_packet = k;
+                self.status.datagrams = datagrams;
+                self.last_progress = Instant::now();
+            }
+            PacerEvent::Stopped(None) => {}
+            PacerEvent::Stopped(Some(e)) => {
+                self.status.on_air = false;
+                return Err(format!("channel {id}: playout stopped: {e}").into());
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Actor for ChannelActor {
+    type Msg = ChannelMsg;
+    type State = ChannelState;
+    type Arguments = (ChannelSpec, ChannelEnv);
+
+    async fn pre_start(
+        &self,
+        myself: ActorRef<Self::Msg>,
+        (spec, env): Self::Arguments,
+    ) -> Result<Self::State, ActorProcessingErr> {
+        let store = ScheduleStore::new(&env.state_dir);
+        let schedule = match store.load()? {
+            Some(s) if s.mux_rate == spec.mux_rate => s,
+            Some(_) => {
+                tracing::info!(channel = %spec.id, "mux rate changed: starting a new schedule");
+                Schedule::new(env.clock.now_unix_ns(), spec.mux_rate)
+            }
+            None => Schedule::new(env.clock.now_unix_ns(), spec.mux_rate),
+        };
+        let mut state = ChannelState {
+            status: ChannelStatus { channel: spec.id.clone(), ..Default::default() },
+            store,
+            schedule,
+            cache: None,
+            pacer: None,
+            last_progress: Instant::now(),
+            spec,
+            env,
+        };
+        state.extend().await?;
+        let events = myself.clone();
+        state.pacer = Some(Pacer::start(state.spec.clone(), state.schedule.clone(), state.env.clock.clone(), move |e| {
+            let _ = events.cast(ChannelMsg::Pacer(e));
+        })?);
+        myself.send_interval(TICK, || ChannelMsg::Tick);
+        Ok(state)
+    }
+
+    async fn post_stop(&self, _myself: ActorRef<Self::Msg>, state: &mut Self::State) -> Result<(), ActorProcessingErr> {
+        if let Some(mut p) = state.pacer.take() {
+            tokio::task::spawn_blocking(move || p.stop()).await?;
+        }
+        Ok(())
+    }
+
+    async fn handle(
+        &self,
+        _myself: ActorRef<Self::Msg>,
+        msg: Self::Msg,
+        state: &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
+        match msg {
+            ChannelMsg::NowPlaying(reply) => {
+                if !reply.is_closed() {
+                    let _ = reply.send(state.now_playing());
+                }
+            }
+            ChannelMsg::Playlist(reply) => {
+                if !reply.is_closed() {
+                    let _ = reply.send(state.playlist());
+                }
+            }
+            ChannelMsg::Status(reply) => {
+                if !reply.is_closed() {
+                    state.status.scheduled_entries = state.schedule.entries.len();
+                    let _ = reply.send(state.status.clone());
+                }
+            }
+            ChannelMsg::SetPlaylist(source) => {
+                state.spec.playlist = source;
+                // Keep what is on air and anything starting within a second; the new
+                // playlist starts from its beginning after that.
+                let soon = state.now_k() + state.schedule.mux_rate.packets_in_ms(1000);
+                let keep = state.schedule.position_at(soon).unwrap_or(0);
+                state.schedule.truncate_after(keep);
+                state.schedule.cursor.pass += 1;
+                state.schedule.cursor.position = 0;
+                tracing::info!(channel = %state.spec.id, "playlist replaced; applies at the next item boundary");
+                state.extend().await?;
+            }
+            ChannelMsg::Tick => {
+                let pacer_alive = state.pacer.as_ref().is_some_and(Pacer::is_running);
+                if !pacer_alive {
+                    return Err(format!("channel {}: pacing thread is not running", state.spec.id).into());
+                }
+                if state.status.on_air && state.last_progress.elapsed() > STALL {
+                    if let Some(p) = state.pacer.take() {
+                        p.abandon();
+                    }
+                    return Err(format!("channel {}: pacing thread stalled for {:?}", state.spec.id, STALL).into());
+                }
+                let ahead = state.schedule.position_at(state.now_k()).map_or(0, |p| state.schedule.entries.len() - 1 - p);
+                let end_soon = state.schedule.end_packet()
+                    < state.now_k() + state.schedule.mux_rate.packets_in_ms(super::extend::HORIZON.as_millis() as u64 / 2);
+                if ahead < MIN_ENTRIES_AHEAD || end_soon {
+                    state.extend().await?;
+                }
+            }
+            ChannelMsg::Pacer(e) => state.on_pacer_event(e)?,
+        }
+        Ok(())
+    }
+}

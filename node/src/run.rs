@@ -1,0 +1,37 @@
+//! Runs a node: the playout supervisor with one actor per channel, and the HTTP API,
+//! until `shutdown` resolves.
+
+use crate::config::Config;
+use crate::spec::channel_spec;
+use headend_actors::playout::clock::MonotonicClock;
+use headend_actors::playout::supervisor::{PlayoutArgs, PlayoutSupervisor};
+use ractor::Actor;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+
+/// Runs the node with an already bound HTTP listener (tests bind port 0).
+pub async fn run(config: Config, listener: TcpListener, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+    let specs: Vec<_> = config.channels.iter().map(channel_spec).collect();
+    let ids: Vec<String> = specs.iter().map(|s| s.id.clone()).collect();
+    let args = PlayoutArgs { channels: specs, data_dir: config.node.data_dir.clone(), clock: Arc::new(MonotonicClock::new()) };
+    let (supervisor, supervisor_done) = Actor::spawn(Some("playout".into()), PlayoutSupervisor, args).await?;
+    tracing::info!(node = %config.node.id, http = %listener.local_addr()?, channels = ids.len(), "node started");
+    let served = axum::serve(listener, crate::http::router(ids)).with_graceful_shutdown(shutdown).await;
+    tracing::info!("shutting down");
+    supervisor.stop(Some("shutdown".into()));
+    let _ = tokio::time::timeout(Duration::from_secs(10), supervisor_done).await;
+    served?;
+    Ok(())
+}
+
+/// Resolves on SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = term.recv() => {}
+    }
+}
