@@ -30,6 +30,8 @@ pub fn actor_name(channel_id: &str) -> String {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct NowPlaying {
     pub channel: String,
+    /// Global schedule entry number (increases by one per item aired).
+    pub index: u64,
     pub media_id: String,
     pub title: String,
     pub artist: String,
@@ -180,6 +182,7 @@ impl ChannelState {
         let m = &e.facts.meta;
         Some(NowPlaying {
             channel: self.spec.id.clone(),
+            index: e.index,
             media_id: m.media_id.clone(),
             title: m.title.clone(),
             artist: m.artist.clone(),

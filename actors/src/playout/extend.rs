@@ -18,6 +18,9 @@ pub const HORIZON: Duration = Duration::from_secs(30);
 /// Entries kept scheduled after the one on air, whatever their length.
 pub const MIN_ENTRIES_AHEAD: usize = 2;
 
+/// Delay before the first entry of a new or resumed schedule.
+pub const START_DELAY: Duration = Duration::from_secs(1);
+
 /// An item passed over, with why.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Skipped {
@@ -110,8 +113,10 @@ pub fn extend(
     let mut report = ExtendReport::default();
     let rate = schedule.mux_rate;
     let horizon_k = now_k + rate.packets_in_ms(HORIZON.as_millis() as u64);
-    // After a gap (a node that was down), new entries start a little after now.
-    let not_before = now_k + rate.packets_in_ms(300);
+    // A new schedule, or one resumed after a gap (a node that was down), starts its next
+    // entry a second after now: after the collision check, so the item airs from its
+    // first packet.
+    let not_before = now_k + rate.packets_in_ms(START_DELAY.as_millis() as u64);
     let ahead = |s: &Schedule| s.position_at(now_k).map_or(s.entries.len(), |p| s.entries.len() - 1 - p);
     let mut empty_passes = 0;
     while schedule.end_packet() < horizon_k || ahead(schedule) < MIN_ENTRIES_AHEAD {

@@ -11,13 +11,13 @@
 //! 4. A null packet.
 //!
 //! Content packets get the channel's PIDs, continuity counters continued from the
-//! schedule's bases, PCRs restamped for their output position and PTS/DTS moved onto the
-//! output timeline. Table continuity counters are closed-form in `k` (every emission has
+//! schedule's bases, their own PCRs removed (the channel's clock is on its PCR PID) and
+//! PTS/DTS moved onto the output timeline. Table continuity counters are closed-form in `k` (every emission has
 //! a fixed packet count), so [`ChannelMux::resume`] rebuilds the exact state at any `k`
 //! by replaying from the start of the item before.
 
 use super::reader::{ItemPacket, ItemReader};
-use super::schedule::{Schedule, ScheduledItem};
+use super::schedule::{Schedule, ScheduledItem, SLOTS};
 use super::tables::{self, ChannelTables};
 use super::spec::ChannelSpec;
 use crate::ts::pes::{find_timestamps, read_timestamp, write_timestamp};
@@ -97,7 +97,7 @@ pub struct ChannelMux {
     k: u64,
     queue: VecDeque<TsPacket>,
     cc: TableCounters,
-    content_cc: [u8; 2],
+    content_cc: [u8; SLOTS],
     /// Global index of the last entry whose content was taken up (played or failed).
     last_taken: Option<u64>,
     active: Option<ActiveItem>,
@@ -130,7 +130,7 @@ impl ChannelMux {
             k: k0,
             queue: VecDeque::new(),
             cc: Self::table_counters_at(&schedule, cadence, k0),
-            content_cc: schedule.entries.get(next).map_or([0, 0], |e| e.cc_base),
+            content_cc: schedule.entries.get(next).map_or([0; SLOTS], |e| e.cc_base),
             last_taken: schedule.entries.get(next).and_then(|e| e.index.checked_sub(1)),
             active: None,
             events: Vec::new(),
@@ -325,21 +325,23 @@ impl ChannelMux {
             }
             let (_, item_packet) = active.lookahead.take().expect("filled");
             let delta = active.pts_delta;
-            return Some(self.finish_content(k, item_packet, delta));
+            return Some(self.finish_content(item_packet, delta));
         }
     }
 
-    fn finish_content(&mut self, k: u64, p: ItemPacket, pts_delta: i64) -> TsPacket {
+    fn finish_content(&mut self, p: ItemPacket, pts_delta: i64) -> TsPacket {
         let mut pkt = p.packet;
-        pkt.set_pid(self.tables.pid_of(p.role));
-        let cc = &mut self.content_cc[p.role.index()];
+        pkt.set_pid(self.tables.pid_of_slot(p.slot));
+        let cc = &mut self.content_cc[p.slot];
         if pkt.has_payload() {
             pkt.set_cc(*cc);
             *cc = (*cc + 1) & 0x0F;
         } else {
             pkt.set_cc(cc.wrapping_sub(1) & 0x0F);
         }
-        pkt.set_pcr(self.schedule.mux_rate.pcr_of_packet(k));
+        // The channel's PCR runs on its own PID; the item's PCRs would be a second,
+        // sparser clock on a content PID.
+        pkt.strip_pcr();
         if pkt.pusi() {
             let payload = pkt.payload_mut();
             if let Some(ts) = find_timestamps(payload) {

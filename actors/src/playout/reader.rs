@@ -63,8 +63,9 @@ pub struct StreamSelection {
 }
 
 impl StreamSelection {
-    pub fn role_of(&self, pid: Pid) -> Option<StreamRole> {
-        self.streams.iter().find(|(p, _)| *p == pid).map(|(_, s)| s.role)
+    /// The stream an input PID carries, if it is kept.
+    pub fn stream_of(&self, pid: Pid) -> Option<&StreamFacts> {
+        self.streams.iter().find(|(p, _)| *p == pid).map(|(_, s)| s)
     }
 }
 
@@ -156,6 +157,8 @@ pub struct ItemPacket {
     /// The packet as in the item (input PID, input CC, input timestamps).
     pub packet: TsPacket,
     pub role: StreamRole,
+    /// Output stream slot (see [`StreamFacts::slot`]).
+    pub slot: usize,
     /// 27 MHz from the item's time origin (its first PCR) to when this packet was due.
     pub due_27m: u64,
     /// Index of the packet in the item file.
@@ -353,8 +356,9 @@ impl ItemReader {
             let index = self.file.index - 1;
             let byte = index * TS_PACKET_SIZE as u64;
             let pcr = if p.pid() == self.selection.pcr_pid { p.pcr() } else { None };
-            if let Some(role) = self.selection.role_of(p.pid()) {
-                self.pending.push_back((byte, ItemPacket { packet: p, role, due_27m: 0, index }));
+            if let Some(st) = self.selection.stream_of(p.pid()) {
+                let (role, slot) = (st.role, st.slot());
+                self.pending.push_back((byte, ItemPacket { packet: p, role, slot, due_27m: 0, index }));
             }
             if let Some(pcr) = pcr {
                 if let Some((b0, p0)) = self.last_pcr {

@@ -36,6 +36,31 @@ pub struct StreamFacts {
     pub descriptors: Vec<(u8, Vec<u8>)>,
 }
 
+impl StreamFacts {
+    /// Codec family within the role: 0 = H.264 / AAC, 1 = MPEG-2 video / MPEG audio,
+    /// 2 = HEVC / AC-3 and E-AC-3.
+    pub fn family(&self) -> usize {
+        match (self.role, self.stream_type) {
+            (StreamRole::Video, 0x01 | 0x02) => 1,
+            (StreamRole::Video, 0x24) => 2,
+            (StreamRole::Video, _) => 0,
+            (StreamRole::Audio, 0x03 | 0x04) => 1,
+            (StreamRole::Audio, 0x0F | 0x11) => 0,
+            (StreamRole::Audio, _) => 2,
+        }
+    }
+    /// Output stream slot: one per (role, codec family), each with its own stable PID
+    /// and continuity counter, so a receiver never sees a codec change on a PID.
+    pub fn slot(&self) -> usize {
+        self.role.index() * FAMILIES + self.family()
+    }
+}
+
+/// Codec families per role.
+pub const FAMILIES: usize = 3;
+/// Output stream slots (roles x families).
+pub const SLOTS: usize = 2 * FAMILIES;
+
 /// Now-playing metadata of an item.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ItemMeta {
@@ -98,8 +123,8 @@ pub struct ScheduledItem {
     pub facts: ItemFacts,
     /// Output packet at which the item's time origin lies.
     pub start_packet: u64,
-    /// Continuity counter of the first payload packet per role.
-    pub cc_base: [u8; 2],
+    /// Continuity counter of the first payload packet per output stream slot.
+    pub cc_base: [u8; SLOTS],
     pub pmt_version: u8,
     /// Output packet after the item's last content packet, measured by running the mux
     /// over the item from its start. The next item starts after it, so every item start
@@ -177,11 +202,12 @@ impl Schedule {
     pub fn append(&mut self, kind: EntryKind, facts: ItemFacts, not_before: u64) -> &mut ScheduledItem {
         let start_packet = self.natural_next_start(&facts).max(not_before);
         let (index, cc_base, pmt_version) = match self.entries.last() {
-            None => (0, [0, 0], 0),
+            None => (0, [0; SLOTS], 0),
             Some(prev) => {
                 let mut cc = prev.cc_base;
-                for r in StreamRole::ALL {
-                    cc[r.index()] = ((cc[r.index()] as u64 + prev.facts.payload_packets[r.index()]) % 16) as u8;
+                for st in &prev.facts.streams {
+                    let n = prev.facts.payload_packets[st.role.index()];
+                    cc[st.slot()] = ((cc[st.slot()] as u64 + n) % 16) as u8;
                 }
                 let version = if prev.facts.streams == facts.streams { prev.pmt_version } else { (prev.pmt_version + 1) % 32 };
                 (prev.index + 1, cc, version)
@@ -256,7 +282,7 @@ mod tests {
         // b's first frame is presented exactly where a's presentation ends.
         assert_eq!(b.start_packet, rate.packets_for_90k(945_000 - 45_000));
         assert_eq!(b.index, 1);
-        assert_eq!(b.cc_base, [(100 % 16) as u8, 1]);
+        assert_eq!(b.cc_base, [(100 % 16) as u8, 0, 0, 1, 0, 0], "H.264 slot 0, AAC slot 3");
         assert_eq!(b.pmt_version, 0);
         assert_eq!(s.position_at(b.start_packet - 1), Some(0));
         assert_eq!(s.position_at(b.start_packet), Some(1));

@@ -5,7 +5,7 @@
 //! so the continuity counter of each table PID is a closed-form function of the output
 //! packet index. That is what lets a node resume mid-stream with identical counters.
 
-use super::schedule::{ScheduledItem, StreamRole};
+use super::schedule::{ScheduledItem, FAMILIES};
 use super::spec::{ChannelSpec, ServiceKind};
 use crate::ts::id3::NowPlayingTag;
 use crate::ts::packet::{packetize_pes_exact, packetize_section, Pid, TsPacket};
@@ -66,12 +66,12 @@ impl ChannelTables {
         Self::one_packet(crate::ts::packet::PAT_PID, &pat.section(), cc, "PAT")
     }
 
-    /// The output PID of a stream role.
-    pub fn pid_of(&self, role: StreamRole) -> Pid {
-        match role {
-            StreamRole::Video => self.spec.pids.video,
-            StreamRole::Audio => self.spec.pids.audio,
-        }
+    /// The output PID of a stream slot: the role's base PID plus 0x10 per codec family
+    /// (H.264 0x100, MPEG-2 0x110, HEVC 0x120; AAC 0x101, MPEG audio 0x111, AC-3 0x121
+    /// with the default PIDs).
+    pub fn pid_of_slot(&self, slot: usize) -> Pid {
+        let base = if slot < FAMILIES { self.spec.pids.video } else { self.spec.pids.audio };
+        Pid::new(base.value() + 0x10 * (slot % FAMILIES) as u16)
     }
 
     /// PMT for the item on air (no item: only the metadata stream).
@@ -83,7 +83,7 @@ impl ChannelTables {
                     .iter()
                     .map(|s| PmtStream {
                         stream_type: s.stream_type,
-                        pid: self.pid_of(s.role),
+                        pid: self.pid_of_slot(s.slot()),
                         descriptors: s.descriptors.iter().map(|(t, b)| Descriptor::new(*t, b.clone())).collect(),
                     })
                     .collect()
@@ -246,7 +246,7 @@ mod tests {
                 payload_packets: [0, 0],
             },
             start_packet: 0,
-            cc_base: [0, 0],
+            cc_base: [0; crate::playout::schedule::SLOTS],
             pmt_version: 0,
             transmission_end: 1,
         }

@@ -210,6 +210,22 @@ impl TsPacket {
         true
     }
 
+    /// Removes the PCR from the adaptation field (clears PCR_flag, moves any later
+    /// optional fields up, stuffs the freed bytes with 0xFF). Returns whether there was
+    /// one. The packet's length and payload are unchanged.
+    pub fn strip_pcr(&mut self) -> bool {
+        if self.pcr().is_none() {
+            return false;
+        }
+        let len = self.0[4] as usize;
+        // Adaptation field: [length][flags][PCR 6 bytes][rest...]
+        let end = 5 + len;
+        self.0[5] &= !0x10;
+        self.0.copy_within(12..end, 6);
+        self.0[end - 6..end].fill(0xFF);
+        true
+    }
+
     fn write_pcr_field(&mut self, pcr: Pcr) {
         let base = pcr.base();
         let ext = pcr.ext();
@@ -348,6 +364,28 @@ mod tests {
         assert!(p.set_pcr(Pcr::new(123_456_789)));
         assert_eq!(p.pcr(), Some(Pcr::new(123_456_789)));
         assert!(!TsPacket::null().set_pcr(Pcr::new(1)));
+    }
+
+    #[test]
+    fn strip_pcr_keeps_payload_and_later_fields() {
+        let mut p = TsPacket::pcr_only(Pid::new(0x100), Pcr::new(12345), 3, false);
+        // Add a splice countdown after the PCR (flag 0x04) and make room for a payload.
+        p.0[3] = 0x30 | 3;
+        p.0[4] = 8; // flags + PCR + splice countdown
+        p.0[5] |= 0x04;
+        p.0[12] = 0x7E;
+        for (i, b) in p.0[13..].iter_mut().enumerate() {
+            *b = i as u8;
+        }
+        let payload = p.payload().to_vec();
+        assert!(p.strip_pcr());
+        assert_eq!(p.pcr(), None);
+        assert_eq!(p.0[5] & 0x14, 0x04, "PCR flag cleared, splice flag kept");
+        assert_eq!(p.0[6], 0x7E, "splice countdown moved up");
+        assert!(p.0[7..13].iter().all(|&b| b == 0xFF), "stuffing");
+        assert_eq!(p.payload(), &payload[..]);
+        p.validate().unwrap();
+        assert!(!p.strip_pcr());
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! PCR checks for one PCR PID: TR 101 290 2.3a (repetition), 2.3b (discontinuity
 //! without indicator), 2.4 (accuracy), and the transport rate they imply.
 
-use super::report::{BitrateReport, PcrPidReport};
+use super::report::PcrPidReport;
 use crate::ts::time::{Pcr, PCR_HZ};
 
 /// Limits for the PCR checks, in 27 MHz ticks and nanoseconds.

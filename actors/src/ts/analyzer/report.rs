@@ -106,10 +106,6 @@ impl ErrorLog {
         }
     }
 
-    pub(super) fn count(&self, kind: ErrorKind) -> u64 {
-        self.counts.get(&kind).copied().unwrap_or(0)
-    }
-
     pub(super) fn fill(&self, report: &mut Report) {
         report.p1_errors = self.p1.clone();
         report.p2_errors = self.p2.clone();
