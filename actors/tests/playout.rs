@@ -4,6 +4,8 @@
 
 mod common;
 
+use common::{describe, status, wait_for_entry, Node};
+
 use common::wait_for;
 use headend_actors::playout::actor::{actor_name, ChannelMsg, ChannelStatus, NowPlaying};
 use headend_actors::playout::capture::{ts_bytes, Capture};
@@ -18,44 +20,6 @@ use std::net::Ipv4Addr;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
-
-struct Node {
-    supervisor: ActorRef<SupervisorMsg>,
-    _state: tempfile::TempDir,
-}
-
-impl Node {
-    async fn start(channels: Vec<ChannelSpec>) -> Node {
-        let state = tempfile::tempdir().unwrap();
-        let args = PlayoutArgs { channels, data_dir: state.path().into(), clock: Arc::new(MonotonicClock::new()) };
-        let (supervisor, _) = Actor::spawn(None, PlayoutSupervisor, args).await.unwrap();
-        Node { supervisor, _state: state }
-    }
-
-    async fn stop(self) {
-        self.supervisor.stop_and_wait(None, Some(Duration::from_secs(10))).await.unwrap();
-    }
-}
-
-fn channel(id: &str) -> Option<ActorRef<ChannelMsg>> {
-    ractor::registry::where_is(actor_name(id)).map(ActorRef::from)
-}
-
-async fn now_playing(id: &str) -> Option<NowPlaying> {
-    channel(id)?.call(ChannelMsg::NowPlaying, Some(Duration::from_secs(2))).await.ok()?.success_or(()).ok()?
-}
-
-async fn status(id: &str) -> Option<ChannelStatus> {
-    channel(id)?.call(ChannelMsg::Status, Some(Duration::from_secs(2))).await.ok()?.success_or(()).ok()
-}
-
-/// Waits until the entry with global index `index` has been presented for `after`.
-async fn wait_for_entry(id: &str, index: u64, after: Duration) -> NowPlaying {
-    wait_for(Duration::from_secs(60), &format!("channel {id} to reach entry {index}"), async || {
-        now_playing(id).await.filter(|n| n.index > index || (n.index == index && n.position_ms >= after.as_millis() as u64))
-    })
-    .await
-}
 
 fn ffmpeg_decode_errors(path: &Path) -> String {
     let out = std::process::Command::new("ffmpeg")
@@ -87,11 +51,6 @@ fn decode_timestamps(ts: &[u8], pids: &[u16]) -> Vec<Pts> {
             Some(read_timestamp(&p.payload()[at..at + 5]))
         })
         .collect()
-}
-
-fn describe(report: &Report) -> String {
-    let errs: Vec<String> = report.p1_errors.iter().chain(&report.p2_errors).take(20).map(|e| format!("{:?}", e)).collect();
-    format!("counts {:?}\nfirst errors:\n{}", report.error_counts, errs.join("\n"))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -99,6 +99,16 @@ pub fn make_slate(path: &Path, spec: &ChannelSpec) -> Result<(), String> {
         }),
         audio: Some(AudioSpec { codec: AudioCodec::Mp2, sample_rate: 48_000, channels: 2, bitrate: audio_bps, tone_hz: 1000 }),
     };
+    let meta = super::schedule::ItemMeta {
+        media_id: format!("slate-{}", spec.id),
+        title: item.title.clone(),
+        artist: item.artist.clone(),
+        album: String::new(),
+        genre: String::new(),
+    };
+    let sidecar = PathBuf::from(format!("{}.json", path.display()));
+    std::fs::write(&sidecar, serde_json::to_vec(&meta).expect("metadata serializes"))
+        .map_err(|e| format!("cannot write {}: {e}", sidecar.display()))?;
     testcard::generate_test_item(&item, path).map(|_| ()).map_err(|e| e.to_string())
 }
 

@@ -179,13 +179,20 @@ impl PacketFile {
         if len == 0 {
             return Err(ItemError::Empty { path: path.into() });
         }
+        let mut reader = BufReader::with_capacity(256 * 1024, file);
+        let mut first = [0u8; 1];
+        reader.read_exact(&mut first).map_err(|source| ItemError::Io { path: path.into(), source })?;
+        if first[0] != crate::ts::packet::SYNC_BYTE {
+            return Err(ItemError::NotTransportStream { path: path.into(), source: PacketError::LostSync(first[0]) });
+        }
+        reader.seek(SeekFrom::Start(0)).map_err(|source| ItemError::Io { path: path.into(), source })?;
         if len % TS_PACKET_SIZE as u64 != 0 {
             return Err(ItemError::Truncated {
                 path: path.into(),
                 detail: format!("{len} bytes is not a whole number of 188-byte packets (last packet has {} bytes)", len % 188),
             });
         }
-        Ok(PacketFile { path: path.into(), reader: BufReader::with_capacity(256 * 1024, file), index: 0 })
+        Ok(PacketFile { path: path.into(), reader, index: 0 })
     }
 
     fn rewind(&mut self) -> Result<(), ItemError> {

@@ -2,6 +2,12 @@
 //! channel specs on loopback multicast.
 #![allow(dead_code)]
 
+use headend_actors::playout::actor::{actor_name, ChannelMsg, ChannelStatus, NowPlaying};
+use headend_actors::playout::clock::MonotonicClock;
+use headend_actors::playout::supervisor::{PlayoutArgs, PlayoutSupervisor, SupervisorMsg};
+use headend_actors::ts::analyzer::Report;
+use ractor::{Actor, ActorRef};
+use std::sync::Arc;
 use headend_actors::encode::testcard::{generate_test_item, AudioCodec, AudioSpec, TestItemSpec, VideoCodec, VideoSpec};
 use headend_actors::playout::spec::*;
 use headend_actors::ts::MuxRate;
@@ -109,3 +115,48 @@ pub async fn wait_for<T>(timeout: Duration, what: &str, mut f: impl AsyncFnMut()
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+pub struct Node {
+    supervisor: ActorRef<SupervisorMsg>,
+    _state: tempfile::TempDir,
+}
+
+impl Node {
+    pub async fn start(channels: Vec<ChannelSpec>) -> Node {
+        let state = tempfile::tempdir().unwrap();
+        let args = PlayoutArgs { channels, data_dir: state.path().into(), clock: Arc::new(MonotonicClock::new()) };
+        let (supervisor, _) = Actor::spawn(None, PlayoutSupervisor, args).await.unwrap();
+        Node { supervisor, _state: state }
+    }
+
+    pub async fn stop(self) {
+        self.supervisor.stop_and_wait(None, Some(Duration::from_secs(10))).await.unwrap();
+    }
+}
+
+pub fn channel(id: &str) -> Option<ActorRef<ChannelMsg>> {
+    ractor::registry::where_is(actor_name(id)).map(ActorRef::from)
+}
+
+pub async fn now_playing(id: &str) -> Option<NowPlaying> {
+    channel(id)?.call(ChannelMsg::NowPlaying, Some(Duration::from_secs(2))).await.ok()?.success_or(()).ok()?
+}
+
+pub async fn status(id: &str) -> Option<ChannelStatus> {
+    channel(id)?.call(ChannelMsg::Status, Some(Duration::from_secs(2))).await.ok()?.success_or(()).ok()
+}
+
+/// Waits until the entry with global index `index` has been presented for `after`.
+pub async fn wait_for_entry(id: &str, index: u64, after: Duration) -> NowPlaying {
+    wait_for(Duration::from_secs(60), &format!("channel {id} to reach entry {index}"), async || {
+        now_playing(id).await.filter(|n| n.index > index || (n.index == index && n.position_ms >= after.as_millis() as u64))
+    })
+    .await
+}
+
+
+pub fn describe(report: &Report) -> String {
+    let errs: Vec<String> = report.p1_errors.iter().chain(&report.p2_errors).take(20).map(|e| format!("{:?}", e)).collect();
+    format!("counts {:?}\nfirst errors:\n{}", report.error_counts, errs.join("\n"))
+}
+

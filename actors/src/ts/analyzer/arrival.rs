@@ -39,7 +39,13 @@ struct MdiInterval {
 impl ArrivalStats {
     /// `bytes` arrived at `at`. `rate_bps` is the transport rate measured so far;
     /// `lost_packets` the running count of packets lost according to CC gaps.
-    pub(super) fn on_arrival(&mut self, at: Duration, bytes: usize, rate_bps: Option<f64>, lost_packets: u64) {
+    pub(super) fn on_arrival(
+        &mut self,
+        at: Duration,
+        bytes: usize,
+        rate_bps: Option<f64>,
+        lost_packets: u64,
+    ) {
         self.arrivals += 1;
         self.bytes += bytes as u64;
         self.first.get_or_insert(at);
@@ -60,7 +66,13 @@ impl ArrivalStats {
         self.mdi_arrival(at, bytes, rate_bps, lost_packets);
     }
 
-    fn mdi_arrival(&mut self, at: Duration, bytes: usize, rate_bps: Option<f64>, lost_packets: u64) {
+    fn mdi_arrival(
+        &mut self,
+        at: Duration,
+        bytes: usize,
+        rate_bps: Option<f64>,
+        lost_packets: u64,
+    ) {
         let Some(rate) = rate_bps.filter(|r| *r > 0.0) else {
             self.mdi = None;
             return;
@@ -100,8 +112,10 @@ impl ArrivalStats {
             arrivals: self.arrivals,
             duration_ms: duration.as_secs_f64() * 1e3,
             // The last chunk's bytes arrive at the end: they are not part of the span.
-            bitrate_bps: (duration > Duration::ZERO)
-                .then(|| (self.bytes - self.last.map_or(0, |l| l.1 as u64)) as f64 * 8.0 / duration.as_secs_f64()),
+            bitrate_bps: (duration > Duration::ZERO).then(|| {
+                (self.bytes - self.last.map_or(0, |l| l.1 as u64)) as f64 * 8.0
+                    / duration.as_secs_f64()
+            }),
             min_gap_us: self.gap_min.map(us),
             max_gap_us: self.gap_max.map(us),
             mean_gap_us: (gaps > 0).then(|| us(self.gap_sum) / gaps as f64),

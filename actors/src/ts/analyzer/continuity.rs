@@ -7,11 +7,21 @@ use crate::ts::packet::TsPacket;
 pub(super) enum CcVerdict {
     Ok,
     /// The CC skipped ahead (or went back): `lost` packets missing if it was a loss.
-    Jump { expected: u8, found: u8, lost: u8 },
+    Jump {
+        expected: u8,
+        found: u8,
+        lost: u8,
+    },
     /// The same CC for the third time (one duplicate is allowed).
-    Duplicated { cc: u8, times: u8 },
+    Duplicated {
+        cc: u8,
+        times: u8,
+    },
     /// A packet without payload changed the CC (it must repeat the last one).
-    ChangedWithoutPayload { previous: u8, found: u8 },
+    ChangedWithoutPayload {
+        previous: u8,
+        found: u8,
+    },
 }
 
 /// Continuity state of one PID. Rules (ISO/IEC 13818-1 2.4.3.3, TR 101 290 1.4): the CC
@@ -30,7 +40,12 @@ impl ContinuityCounter {
         match packet.adaptation_field_control() {
             0 => CcVerdict::Ok, // reserved: decoders discard such packets
             2 => match self.last {
-                Some(previous) if previous != cc && !discontinuity => CcVerdict::ChangedWithoutPayload { previous, found: cc },
+                Some(previous) if previous != cc && !discontinuity => {
+                    CcVerdict::ChangedWithoutPayload {
+                        previous,
+                        found: cc,
+                    }
+                }
                 Some(_) => CcVerdict::Ok,
                 None => {
                     self.last = Some(cc);
@@ -48,13 +63,20 @@ impl ContinuityCounter {
                 } else if cc == last {
                     self.repeats = self.repeats.saturating_add(1);
                     if self.repeats > 1 {
-                        CcVerdict::Duplicated { cc, times: self.repeats + 1 }
+                        CcVerdict::Duplicated {
+                            cc,
+                            times: self.repeats + 1,
+                        }
                     } else {
                         CcVerdict::Ok
                     }
                 } else {
                     self.repeats = 0;
-                    CcVerdict::Jump { expected, found: cc, lost: cc.wrapping_sub(expected) & 0x0F }
+                    CcVerdict::Jump {
+                        expected,
+                        found: cc,
+                        lost: cc.wrapping_sub(expected) & 0x0F,
+                    }
                 }
             }
         }

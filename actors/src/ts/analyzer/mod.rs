@@ -6,14 +6,15 @@
 //! [`Analyzer::report`] at any time.
 //!
 //! Time: intervals (PAT, PMT, PTS, PID presence) are measured in the stream's own time,
-//! interpolated between the PCRs of the first program's PCR PID by byte position (see
-//! [`timeline`]). Packets before that PCR PID's first PCR have no time and their
-//! intervals are not judged. Capture times, when given, feed the arrival statistics
-//! (MDI, jitter) only.
+//! interpolated between the PCRs of the first program's PCR PID by byte position (the
+//! transport rate between those PCRs). Packets before that PID's first PCR have no time
+//! and their intervals are not judged. Capture times, when given, feed the arrival
+//! statistics (MDI, jitter) only.
 //!
 //! Scope and simplifications are listed on [`Analyzer`].
 
 mod arrival;
+mod cadences;
 mod continuity;
 mod pcr;
 mod report;
@@ -29,17 +30,19 @@ use std::path::Path;
 use std::time::Duration;
 
 pub use report::{
-    ArrivalReport, BitrateReport, EitReport, ErrorEvent, ErrorKind, EventSeen, Id3Report, Id3Seen, PcrPidReport, PidReport,
-    ProgramReport, Report, SdtReport,
+    ArrivalReport, BitrateReport, EitReport, ErrorEvent, ErrorKind, EventSeen, Id3Report, Id3Seen,
+    PcrPidReport, PidReport, ProgramReport, Report, SdtReport,
 };
 
 use self::arrival::ArrivalStats;
 use self::continuity::{CcVerdict, ContinuityCounter};
 use self::pcr::{ticks_to_ms, PcrFinding, PcrLimits, PcrTracker};
 use self::report::ErrorLog;
-use self::timeline::{Cadence, Occurrence, Pending, Segment, Ticks, Timeline, Watch};
+use self::timeline::{Cadence, Ticks, Timeline, Watch};
 use crate::ts::packet::{Pid, TsPacket, NULL_PID, PAT_PID};
-use crate::ts::parser::{Id3Tag, PacketReader, ParseError, PesAssembler, Pmt, SdtService, SectionAssembler};
+use crate::ts::parser::{
+    Id3Tag, PacketReader, ParseError, PesAssembler, Pmt, SdtService, SectionAssembler,
+};
 use crate::ts::time::{Pts, PCR_HZ};
 
 /// Thresholds of the checks. The defaults are TR 101 290's.
@@ -211,7 +214,8 @@ impl Analyzer {
     pub fn push(&mut self, bytes: &[u8], arrival: Option<Duration>) {
         if let Some(at) = arrival {
             let rate = self.transport_rate();
-            self.arrival.on_arrival(at, bytes.len(), rate, self.lost_packets);
+            self.arrival
+                .on_arrival(at, bytes.len(), rate, self.lost_packets);
         }
         self.reader.push(bytes);
         self.drain_reader();
@@ -247,7 +251,11 @@ impl Analyzer {
             packets: self.packet_index,
             bytes: self.reader.stats().bytes_in,
             null_packets: self.null_packets,
-            null_share: if self.packet_index > 0 { self.null_packets as f64 / self.packet_index as f64 } else { 0.0 },
+            null_share: if self.packet_index > 0 {
+                self.null_packets as f64 / self.packet_index as f64
+            } else {
+                0.0
+            },
             reader: self.reader.stats(),
             timebase_pid: self.timeline.source().map(Pid::value),
             duration_ms: self.timeline.now().map(ticks_to_ms),
@@ -260,7 +268,12 @@ impl Analyzer {
             arrival: self.arrival.report(),
             ..Report::default()
         };
-        if let Some(tracker) = self.timeline.source().and_then(|p| self.pids.get(&p)).and_then(|s| s.pcr.as_ref()) {
+        if let Some(tracker) = self
+            .timeline
+            .source()
+            .and_then(|p| self.pids.get(&p))
+            .and_then(|s| s.pcr.as_ref())
+        {
             r.bitrate = tracker.report().bitrate;
         }
         r.programs = self
@@ -270,7 +283,12 @@ impl Analyzer {
                 program_number: p.number,
                 pmt_pid: p.pmt_pid.value(),
                 pcr_pid: p.pmt.as_ref().map(|m| m.pcr_pid.value()),
-                streams: p.pmt.iter().flat_map(|m| &m.streams).map(|s| (s.pid.value(), s.stream_type)).collect(),
+                streams: p
+                    .pmt
+                    .iter()
+                    .flat_map(|m| &m.streams)
+                    .map(|s| (s.pid.value(), s.stream_type))
+                    .collect(),
                 pmt_versions: p.pmt_versions.clone(),
                 max_pmt_interval_ms: self.max_interval_ms(Watch::Pmt(p.pmt_pid)),
             })
@@ -282,7 +300,8 @@ impl Analyzer {
             p.pcr = state.pcr.as_ref().map(PcrTracker::report);
             if let Some(pcr) = &p.pcr {
                 r.max_pcr_interval_ms = max_opt(r.max_pcr_interval_ms, pcr.max_interval_ms);
-                r.max_pcr_accuracy_error_ns = max_opt(r.max_pcr_accuracy_error_ns, pcr.max_accuracy_error_ns);
+                r.max_pcr_accuracy_error_ns =
+                    max_opt(r.max_pcr_accuracy_error_ns, pcr.max_accuracy_error_ns);
             }
             if p.stream_type == Some(0x15) {
                 r.id3.max_interval_ms = max_opt(r.id3.max_interval_ms, p.max_pts_interval_ms);
@@ -294,10 +313,17 @@ impl Analyzer {
             versions: self.sdt_versions.clone(),
             max_interval_ms: self.max_interval_ms(Watch::Sdt),
         };
-        r.eit = EitReport { present: self.eit_present.clone(), following: self.eit_following.clone(), max_pf_interval_ms: None };
+        r.eit = EitReport {
+            present: self.eit_present.clone(),
+            following: self.eit_following.clone(),
+            max_pf_interval_ms: None,
+        };
         for (watch, cadence) in &self.cadences {
             if let Watch::EitPf(_) = watch {
-                r.eit.max_pf_interval_ms = max_opt(r.eit.max_pf_interval_ms, cadence.max_interval().map(ticks_to_ms));
+                r.eit.max_pf_interval_ms = max_opt(
+                    r.eit.max_pf_interval_ms,
+                    cadence.max_interval().map(ticks_to_ms),
+                );
             }
         }
         r.id3.tags = self.id3_tags.clone();
@@ -309,11 +335,18 @@ impl Analyzer {
     /// Transport rate measured on the timebase PID (first to latest PCR), in bit/s.
     pub fn transport_rate(&self) -> Option<f64> {
         let tracker = self.pids.get(&self.timeline.source()?)?.pcr.as_ref()?;
-        tracker.report().bitrate.overall_bps.or_else(|| tracker.current_bitrate())
+        tracker
+            .report()
+            .bitrate
+            .overall_bps
+            .or_else(|| tracker.current_bitrate())
     }
 
     fn max_interval_ms(&self, watch: Watch) -> Option<f64> {
-        self.cadences.get(&watch).and_then(Cadence::max_interval).map(ticks_to_ms)
+        self.cadences
+            .get(&watch)
+            .and_then(Cadence::max_interval)
+            .map(ticks_to_ms)
     }
 
     fn drain_reader(&mut self) {
@@ -336,7 +369,8 @@ impl Analyzer {
             ParseError::SyncLost { .. } => ErrorKind::TsSyncLoss,
             _ => return, // leading or trailing bytes: counted in the reader stats
         };
-        self.errors.record(kind, None, self.packet_index, || e.to_string());
+        self.errors
+            .record(kind, None, self.packet_index, || e.to_string());
     }
 
     fn record(&mut self, kind: ErrorKind, pid: Pid, index: u64, message: impl FnOnce() -> String) {
@@ -351,7 +385,12 @@ impl Analyzer {
     fn carries_sections(&self, pid: Pid) -> bool {
         matches!(pid.value(), 0x00 | 0x01 | 0x10..=0x14)
             || self.is_pmt_pid(pid)
-            || self.referenced.get(&pid).copied().flatten().is_some_and(|t| SECTION_STREAM_TYPES.contains(&t))
+            || self
+                .referenced
+                .get(&pid)
+                .copied()
+                .flatten()
+                .is_some_and(|t| SECTION_STREAM_TYPES.contains(&t))
     }
 
     fn on_packet(&mut self, packet: &TsPacket, pos: u64) {
@@ -365,7 +404,9 @@ impl Analyzer {
         }
         if packet.transport_error() {
             state.report.transport_errors += 1;
-            self.record(ErrorKind::TransportError, pid, index, || "transport_error_indicator set".into());
+            self.record(ErrorKind::TransportError, pid, index, || {
+                "transport_error_indicator set".into()
+            });
             return;
         }
         if pid == NULL_PID {
@@ -398,14 +439,20 @@ impl Analyzer {
             state.report.scrambled_packets += 1;
         }
         if pid == PAT_PID {
-            self.record(ErrorKind::PatError, pid, index, || format!("PAT packet scrambled (control {control:02b})"));
+            self.record(ErrorKind::PatError, pid, index, || {
+                format!("PAT packet scrambled (control {control:02b})")
+            });
         } else if self.is_pmt_pid(pid) {
-            self.record(ErrorKind::PmtError, pid, index, || format!("PMT packet scrambled (control {control:02b})"));
+            self.record(ErrorKind::PmtError, pid, index, || {
+                format!("PMT packet scrambled (control {control:02b})")
+            });
         }
         if !self.cat_seen {
             if let Some(state) = self.pids.get_mut(&pid).filter(|s| !s.cat_error_reported) {
                 state.cat_error_reported = true;
-                self.record(ErrorKind::CatError, pid, index, || "scrambled packets but no CAT".into());
+                self.record(ErrorKind::CatError, pid, index, || {
+                    "scrambled packets but no CAT".into()
+                });
             }
         }
     }
@@ -452,20 +499,33 @@ impl Analyzer {
             }
             return;
         };
-        let step = state.pcr.get_or_insert_with(|| PcrTracker::new(limits)).on_pcr(pos, pcr, packet.discontinuity_indicator());
+        let step = state
+            .pcr
+            .get_or_insert_with(|| PcrTracker::new(limits))
+            .on_pcr(pos, pcr, packet.discontinuity_indicator());
         for finding in &step.findings {
             let (kind, message) = match *finding {
                 PcrFinding::Repetition { interval_ticks } => (
                     ErrorKind::PcrRepetitionError,
-                    format!("{:.1} ms between PCRs (limit {} ms)", ticks_to_ms(interval_ticks), self.config.pcr_max_interval.as_millis()),
+                    format!(
+                        "{:.1} ms between PCRs (limit {} ms)",
+                        ticks_to_ms(interval_ticks),
+                        self.config.pcr_max_interval.as_millis()
+                    ),
                 ),
                 PcrFinding::Jump { delta_ticks } => (
                     ErrorKind::PcrDiscontinuityIndicatorError,
-                    format!("PCR moved by {:.1} ms without discontinuity_indicator", delta_ticks as f64 / 27_000.0),
+                    format!(
+                        "PCR moved by {:.1} ms without discontinuity_indicator",
+                        delta_ticks as f64 / 27_000.0
+                    ),
                 ),
                 PcrFinding::Accuracy { error_ns } => (
                     ErrorKind::PcrAccuracyError,
-                    format!("PCR off by {error_ns:.0} ns from its byte position (limit {} ns)", self.config.pcr_accuracy_ns),
+                    format!(
+                        "PCR off by {error_ns:.0} ns from its byte position (limit {} ns)",
+                        self.config.pcr_accuracy_ns
+                    ),
                 ),
             };
             self.record(kind, pid, index, || message);
@@ -477,112 +537,6 @@ impl Analyzer {
                 self.on_timeline_start(segment.to.1);
             }
             self.resolve(segment, pending, index);
-        }
-    }
-
-    /// The first timebase PCR: from now on, whatever is expected is expected in time.
-    fn on_timeline_start(&mut self, t: Ticks) {
-        let mut watches = vec![Watch::Pat];
-        watches.extend(self.programs.iter().map(|p| Watch::Pmt(p.pmt_pid)));
-        watches.extend(self.referenced.keys().map(|&pid| Watch::Presence(pid)));
-        for watch in watches {
-            self.cadence(watch).arm(t);
-        }
-    }
-
-    /// Queues an occurrence for timing at the next anchor.
-    fn observe(&mut self, pos: u64, index: u64, occurrence: Occurrence) {
-        if let Some((segment, pending)) = self.timeline.observe(pos, index, occurrence) {
-            self.resolve(segment, pending, index);
-        }
-    }
-
-    /// The cadence of `watch`, created with its limit from the configuration.
-    fn cadence(&mut self, watch: Watch) -> &mut Cadence {
-        let limit = self.limit_for(watch);
-        self.cadences.entry(watch).or_insert_with(|| Cadence::new(limit))
-    }
-
-    fn limit_for(&self, watch: Watch) -> Option<Ticks> {
-        match watch {
-            Watch::Pat => Some(ticks(self.config.pat_max_interval)),
-            Watch::Pmt(_) => Some(ticks(self.config.pmt_max_interval)),
-            Watch::Presence(_) => Some(ticks(self.config.pid_timeout)),
-            Watch::Pts(pid) => {
-                let exempt = self.referenced.get(&pid).copied().flatten().is_some_and(|t| self.config.pts_exempt_stream_types.contains(&t));
-                (!exempt).then(|| ticks(self.config.pts_max_interval))
-            }
-            Watch::Sdt | Watch::EitPf(_) => None,
-        }
-    }
-
-    /// Times the occurrences of a new segment, then looks for what is overdue.
-    fn resolve(&mut self, segment: Segment, pending: Vec<Pending>, index: u64) {
-        for p in pending {
-            let t = segment.time_at(p.pos);
-            match p.occurrence {
-                Occurrence::Arm(watch) => self.cadence(watch).arm(t),
-                Occurrence::Seen(watch) => {
-                    if let Some(interval) = self.cadence(watch).seen(t) {
-                        self.report_late(watch, interval, p.packet_index, false);
-                    }
-                }
-            }
-        }
-        let referenced: Vec<Pid> = self.referenced.keys().copied().collect();
-        for pid in referenced {
-            let Some(seen) = self.pids.get(&pid).map(|s| s.last_seen_pos) else {
-                continue;
-            };
-            if seen > segment.from.0 || (seen == segment.from.0 && segment.from == segment.to) {
-                if let Some(interval) = self.cadence(Watch::Presence(pid)).seen(segment.time_at(seen)) {
-                    self.report_late(Watch::Presence(pid), interval, index, false);
-                }
-            }
-        }
-        let now = segment.to.1;
-        let late: Vec<(Watch, Ticks)> = self.cadences.iter_mut().filter_map(|(w, c)| c.overdue(now).map(|gap| (*w, gap))).collect();
-        for (watch, gap) in late {
-            self.report_late(watch, gap, index, true);
-        }
-    }
-
-    fn report_late(&mut self, watch: Watch, gap: Ticks, index: u64, still_missing: bool) {
-        let cfg = &self.config;
-        let (kind, pid, what, limit) = match watch {
-            Watch::Pat => (ErrorKind::PatError, PAT_PID, "PAT".to_string(), cfg.pat_max_interval),
-            Watch::Pmt(pid) => (ErrorKind::PmtError, pid, "PMT".to_string(), cfg.pmt_max_interval),
-            Watch::Presence(pid) => (ErrorKind::PidError, pid, format!("PID {pid} (referred to by a PMT)"), cfg.pid_timeout),
-            Watch::Pts(pid) => (ErrorKind::PtsError, pid, "PTS".to_string(), cfg.pts_max_interval),
-            Watch::Sdt | Watch::EitPf(_) => return,
-        };
-        let ms = ticks_to_ms(gap);
-        let limit = limit.as_millis();
-        self.record(kind, pid, index, || {
-            if still_missing {
-                format!("no {what} for {ms:.1} ms (limit {limit} ms)")
-            } else {
-                format!("{what} interval {ms:.1} ms exceeds {limit} ms")
-            }
-        });
-    }
-
-    /// At the end of input: a PCR PID whose last PCR is older than the repetition limit.
-    fn check_pcr_tails(&mut self, end: u64, index: u64) {
-        let limit = self.pcr_limits.repetition_ticks;
-        let mut late = Vec::new();
-        for (pid, state) in &self.pids {
-            if let Some(tracker) = &state.pcr {
-                let gap = tracker.last_pos().and_then(|p| tracker.estimate_ticks(end.saturating_sub(p)));
-                if let Some(gap) = gap.filter(|&g| g > limit) {
-                    late.push((*pid, gap));
-                }
-            }
-        }
-        for (pid, gap) in late {
-            self.record(ErrorKind::PcrRepetitionError, pid, index, || {
-                format!("no PCR in the last {:.1} ms of the stream", ticks_to_ms(gap))
-            });
         }
     }
 }

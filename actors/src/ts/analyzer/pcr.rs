@@ -47,7 +47,11 @@ const RESTART_AFTER_MISSES: u32 = 5;
 
 impl AccuracyModel {
     fn restart(&mut self, pos: u64, t: u64) {
-        *self = AccuracyModel { anchor: Some((pos, t)), reference: None, misses: 0 };
+        *self = AccuracyModel {
+            anchor: Some((pos, t)),
+            reference: None,
+            misses: 0,
+        };
     }
 
     /// The error of the PCR at byte `pos` with continuous time `t`, in ns.
@@ -121,7 +125,9 @@ impl PcrTracker {
 
     /// Transport rate implied by the latest continuous PCR pair, in bit/s.
     pub(super) fn current_bitrate(&self) -> Option<f64> {
-        self.ticks_per_byte.filter(|&r| r > 0.0).map(|r| 8.0 * PCR_HZ as f64 / r)
+        self.ticks_per_byte
+            .filter(|&r| r > 0.0)
+            .map(|r| 8.0 * PCR_HZ as f64 / r)
     }
 
     pub(super) fn last_pos(&self) -> Option<u64> {
@@ -130,7 +136,8 @@ impl PcrTracker {
 
     /// Bytes to ticks at the latest measured rate.
     pub(super) fn estimate_ticks(&self, bytes: u64) -> Option<u64> {
-        self.ticks_per_byte.map(|r| (bytes as f64 * r).round() as u64)
+        self.ticks_per_byte
+            .map(|r| (bytes as f64 * r).round() as u64)
     }
 
     /// One PCR at stream byte `pos`; `discontinuity` is this packet's indicator.
@@ -147,7 +154,8 @@ impl PcrTracker {
         };
         let bytes = pos.saturating_sub(last_pos);
         let delta = pcr.since(last_pcr);
-        let continuous = !discontinuity && delta >= 0 && delta as u64 <= self.limits.discontinuity_ticks;
+        let continuous =
+            !discontinuity && delta >= 0 && delta as u64 <= self.limits.discontinuity_ticks;
         if continuous {
             let delta = delta as u64;
             step.elapsed_ticks = Some(delta);
@@ -173,7 +181,9 @@ impl PcrTracker {
         };
         self.max_interval_ticks = Some(self.max_interval_ticks.unwrap_or(0).max(elapsed));
         if elapsed > self.limits.repetition_ticks {
-            step.findings.push(PcrFinding::Repetition { interval_ticks: elapsed });
+            step.findings.push(PcrFinding::Repetition {
+                interval_ticks: elapsed,
+            });
         }
         self.elapsed_total += elapsed;
         let t = self.elapsed_total;
@@ -211,7 +221,10 @@ impl PcrTracker {
         let mut r = self.report.clone();
         r.max_interval_ms = self.max_interval_ticks.map(ticks_to_ms);
         if self.elapsed_total > 0 {
-            r.bitrate.overall_bps = Some((self.last_pos - self.first_pos) as f64 * 8.0 * PCR_HZ as f64 / self.elapsed_total as f64);
+            r.bitrate.overall_bps = Some(
+                (self.last_pos - self.first_pos) as f64 * 8.0 * PCR_HZ as f64
+                    / self.elapsed_total as f64,
+            );
         }
         r
     }

@@ -94,15 +94,33 @@ pub(super) struct ErrorLog {
 
 impl ErrorLog {
     pub(super) fn new(cap: usize) -> Self {
-        ErrorLog { cap, ..Default::default() }
+        ErrorLog {
+            cap,
+            ..Default::default()
+        }
     }
 
     /// Records one occurrence; the message is built only when the event is stored.
-    pub(super) fn record(&mut self, kind: ErrorKind, pid: Option<u16>, packet_index: u64, message: impl FnOnce() -> String) {
+    pub(super) fn record(
+        &mut self,
+        kind: ErrorKind,
+        pid: Option<u16>,
+        packet_index: u64,
+        message: impl FnOnce() -> String,
+    ) {
         *self.counts.entry(kind).or_insert(0) += 1;
-        let list = if kind.priority() == 1 { &mut self.p1 } else { &mut self.p2 };
+        let list = if kind.priority() == 1 {
+            &mut self.p1
+        } else {
+            &mut self.p2
+        };
         if list.len() < self.cap {
-            list.push(ErrorEvent { kind, pid, packet_index, message: message() });
+            list.push(ErrorEvent {
+                kind,
+                pid,
+                packet_index,
+                message: message(),
+            });
         }
     }
 
@@ -291,10 +309,18 @@ impl Report {
         self.error_counts.get(&kind).copied().unwrap_or(0)
     }
     pub fn p1_error_count(&self) -> u64 {
-        self.error_counts.iter().filter(|(k, _)| k.priority() == 1).map(|(_, n)| n).sum()
+        self.error_counts
+            .iter()
+            .filter(|(k, _)| k.priority() == 1)
+            .map(|(_, n)| n)
+            .sum()
     }
     pub fn p2_error_count(&self) -> u64 {
-        self.error_counts.iter().filter(|(k, _)| k.priority() == 2).map(|(_, n)| n).sum()
+        self.error_counts
+            .iter()
+            .filter(|(k, _)| k.priority() == 2)
+            .map(|(_, n)| n)
+            .sum()
     }
     /// No priority 1 or 2 error at all.
     pub fn is_clean(&self) -> bool {
@@ -302,7 +328,10 @@ impl Report {
     }
     /// Stored events of one kind.
     pub fn errors_of(&self, kind: ErrorKind) -> impl Iterator<Item = &ErrorEvent> {
-        self.p1_errors.iter().chain(&self.p2_errors).filter(move |e| e.kind == kind)
+        self.p1_errors
+            .iter()
+            .chain(&self.p2_errors)
+            .filter(move |e| e.kind == kind)
     }
     pub fn pid(&self, pid: u16) -> Option<&PidReport> {
         self.pids.get(&pid)

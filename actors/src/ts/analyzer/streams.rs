@@ -21,7 +21,9 @@ impl Analyzer {
             state.partial_pes_header = None;
             match PesHeader::parse(payload) {
                 Ok(h) => Some((h, pos, index)),
-                Err(ParseError::Truncated { .. }) if payload.len() < 3 || payload[..3] == [0, 0, 1] => {
+                Err(ParseError::Truncated { .. })
+                    if payload.len() < 3 || payload[..3] == [0, 0, 1] =>
+                {
                     state.partial_pes_header = Some((payload.to_vec(), pos, index));
                     None
                 }
@@ -45,7 +47,10 @@ impl Analyzer {
         }
         if self.referenced.get(&pid).copied().flatten() == Some(STREAM_TYPE_METADATA) {
             if let Some(state) = self.pids.get_mut(&pid) {
-                state.metadata.get_or_insert_with(|| PesAssembler::new(pid, MAX_METADATA_PES)).push(packet);
+                state
+                    .metadata
+                    .get_or_insert_with(|| PesAssembler::new(pid, MAX_METADATA_PES))
+                    .push(packet);
             }
             self.drain_metadata(pid);
         }

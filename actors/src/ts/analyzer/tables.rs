@@ -18,7 +18,9 @@ impl Analyzer {
         let Some(state) = self.pids.get_mut(&pid) else {
             return;
         };
-        let assembler = state.sections.get_or_insert_with(|| SectionAssembler::new(pid));
+        let assembler = state
+            .sections
+            .get_or_insert_with(|| SectionAssembler::new(pid));
         assembler.push(packet);
         let mut sections = Vec::new();
         let mut broken = 0;
@@ -39,16 +41,22 @@ impl Analyzer {
         let pid = section.pid();
         let table_id = section.table_id();
         if !section.crc_ok() {
-            self.record(ErrorKind::CrcError, pid, index, || format!("CRC error in a section with table_id 0x{table_id:02X}"));
+            self.record(ErrorKind::CrcError, pid, index, || {
+                format!("CRC error in a section with table_id 0x{table_id:02X}")
+            });
             return;
         }
         match pid {
             PAT_PID if table_id != TABLE_PAT => {
-                self.record(ErrorKind::PatError, pid, index, || format!("table_id 0x{table_id:02X} on PID 0 (PAT PID)"));
+                self.record(ErrorKind::PatError, pid, index, || {
+                    format!("table_id 0x{table_id:02X} on PID 0 (PAT PID)")
+                });
             }
             PAT_PID => self.on_pat(&section, pos, index),
             CAT_PID if table_id != TABLE_CAT => {
-                self.record(ErrorKind::CatError, pid, index, || format!("table_id 0x{table_id:02X} on PID 1 (CAT PID)"));
+                self.record(ErrorKind::CatError, pid, index, || {
+                    format!("table_id 0x{table_id:02X} on PID 1 (CAT PID)")
+                });
             }
             CAT_PID => self.cat_seen = true,
             SDT_PID if table_id == TABLE_SDT_ACTUAL => self.on_sdt(&section, pos, index),
@@ -72,18 +80,31 @@ impl Analyzer {
         }
         push_folded(&mut self.pat_versions, pat.version);
         self.transport_stream_id = Some(pat.transport_stream_id);
-        self.pat_sections.insert(section.section_number().unwrap_or(0), pat.programs);
+        self.pat_sections
+            .insert(section.section_number().unwrap_or(0), pat.programs);
         let programs: Vec<(u16, Pid)> = self.pat_sections.values().flatten().copied().collect();
-        let current: Vec<(u16, Pid)> = self.programs.iter().map(|p| (p.number, p.pmt_pid)).collect();
+        let current: Vec<(u16, Pid)> = self
+            .programs
+            .iter()
+            .map(|p| (p.number, p.pmt_pid))
+            .collect();
         if programs == current {
             return;
         }
         let mut old = std::mem::take(&mut self.programs);
         for (number, pmt_pid) in programs {
-            match old.iter().position(|p| p.number == number && p.pmt_pid == pmt_pid) {
+            match old
+                .iter()
+                .position(|p| p.number == number && p.pmt_pid == pmt_pid)
+            {
                 Some(i) => self.programs.push(old.swap_remove(i)),
                 None => {
-                    self.programs.push(ProgramState { number, pmt_pid, pmt: None, pmt_versions: Vec::new() });
+                    self.programs.push(ProgramState {
+                        number,
+                        pmt_pid,
+                        pmt: None,
+                        pmt_versions: Vec::new(),
+                    });
                     self.observe(pos, index, Occurrence::Arm(Watch::Pmt(pmt_pid)));
                 }
             }
@@ -108,7 +129,11 @@ impl Analyzer {
             self.malformed_sections += 1;
             return;
         };
-        let Some(program) = self.programs.iter_mut().find(|p| p.pmt_pid == pid && p.number == pmt.program_number) else {
+        let Some(program) = self
+            .programs
+            .iter_mut()
+            .find(|p| p.pmt_pid == pid && p.number == pmt.program_number)
+        else {
             return; // a program the PAT does not list
         };
         push_folded(&mut program.pmt_versions, pmt.version);
@@ -139,19 +164,41 @@ impl Analyzer {
                 }
             }
         }
-        let new: Vec<Pid> = self.referenced.keys().filter(|p| !old.contains_key(p)).copied().collect();
+        let new: Vec<Pid> = self
+            .referenced
+            .keys()
+            .filter(|p| !old.contains_key(p))
+            .copied()
+            .collect();
         for pid in new {
             self.observe(pos, index, Occurrence::Arm(Watch::Presence(pid)));
         }
         // Stream types decide which PTS cadences are judged.
-        let pts_pids: Vec<Pid> = self.cadences.keys().filter_map(|w| if let Watch::Pts(p) = w { Some(*p) } else { None }).collect();
+        let pts_pids: Vec<Pid> = self
+            .cadences
+            .keys()
+            .filter_map(|w| {
+                if let Watch::Pts(p) = w {
+                    Some(*p)
+                } else {
+                    None
+                }
+            })
+            .collect();
         for pid in pts_pids {
             let limit = self.limit_for(Watch::Pts(pid));
             if let Some(c) = self.cadences.get_mut(&Watch::Pts(pid)) {
                 c.limit = limit;
             }
         }
-        let first_pcr_pid = self.programs.first().and_then(|p| p.pmt.as_ref()).map(|m| m.pcr_pid).filter(|&p| p != NULL_PID);
+        // The timebase: the PCR PID of the first program (in PAT order) whose PMT is known
+        // and names one.
+        let first_pcr_pid = self
+            .programs
+            .iter()
+            .filter_map(|p| p.pmt.as_ref())
+            .map(|m| m.pcr_pid)
+            .find(|&p| p != NULL_PID);
         if let Some(pid) = first_pcr_pid {
             self.timeline.set_source(pid);
         }
@@ -181,11 +228,20 @@ impl Analyzer {
         self.observe(pos, index, Occurrence::Seen(Watch::EitPf(eit.service_id)));
         let cap = self.config.max_stored_items;
         for e in eit.events {
-            let key = (eit.service_id, e.event_id, eit.section_number, e.name.clone());
+            let key = (
+                eit.service_id,
+                e.event_id,
+                eit.section_number,
+                e.name.clone(),
+            );
             if self.eit_seen.contains(&key) {
                 continue;
             }
-            let list = if eit.section_number == 0 { &mut self.eit_present } else { &mut self.eit_following };
+            let list = if eit.section_number == 0 {
+                &mut self.eit_present
+            } else {
+                &mut self.eit_following
+            };
             if list.len() >= cap {
                 continue;
             }

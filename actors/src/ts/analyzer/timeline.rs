@@ -102,9 +102,18 @@ impl Timeline {
     /// Queues an occurrence at byte `pos` to be timed at the next anchor. Before the
     /// first PCR there is no time: dropped. Returns a segment to resolve right away when
     /// the queue is full.
-    pub(super) fn observe(&mut self, pos: u64, packet_index: u64, occurrence: Occurrence) -> Option<(Segment, Vec<Pending>)> {
+    pub(super) fn observe(
+        &mut self,
+        pos: u64,
+        packet_index: u64,
+        occurrence: Occurrence,
+    ) -> Option<(Segment, Vec<Pending>)> {
         self.anchor?;
-        self.pending.push_back(Pending { pos, packet_index, occurrence });
+        self.pending.push_back(Pending {
+            pos,
+            packet_index,
+            occurrence,
+        });
         if self.pending.len() >= MAX_PENDING {
             return self.extrapolate(pos);
         }
@@ -117,7 +126,13 @@ impl Timeline {
         let Some((apos, at)) = self.anchor else {
             self.anchor = Some((pos, 0));
             self.last_pcr = Some((pos, 0));
-            return (Segment { from: (pos, 0), to: (pos, 0) }, Vec::new());
+            return (
+                Segment {
+                    from: (pos, 0),
+                    to: (pos, 0),
+                },
+                Vec::new(),
+            );
         };
         let t = match (self.last_pcr, elapsed) {
             (Some((ppos, pt)), Some(e)) => {
@@ -153,7 +168,8 @@ impl Timeline {
     }
 
     fn estimate(&self, bytes: u64) -> Ticks {
-        self.ticks_per_byte.map_or(0, |r| (bytes as f64 * r).round() as Ticks)
+        self.ticks_per_byte
+            .map_or(0, |r| (bytes as f64 * r).round() as Ticks)
     }
 
     fn advance(&mut self, pos: u64, t: Ticks) -> (Segment, Vec<Pending>) {
@@ -178,7 +194,11 @@ pub(super) struct Cadence {
 
 impl Cadence {
     pub(super) fn new(limit: Option<Ticks>) -> Self {
-        Cadence { limit, active: true, ..Default::default() }
+        Cadence {
+            limit,
+            active: true,
+            ..Default::default()
+        }
     }
 
     pub(super) fn max_interval(&self) -> Option<Ticks> {

@@ -14,11 +14,15 @@ pub struct Id3Tag {
 }
 
 fn syncsafe(b: &[u8]) -> usize {
-    b.iter().take(4).fold(0usize, |acc, &x| (acc << 7) | (x & 0x7F) as usize)
+    b.iter()
+        .take(4)
+        .fold(0usize, |acc, &x| (acc << 7) | (x & 0x7F) as usize)
 }
 
 fn plain_u32(b: &[u8]) -> usize {
-    b.iter().take(4).fold(0usize, |acc, &x| (acc << 8) | x as usize)
+    b.iter()
+        .take(4)
+        .fold(0usize, |acc, &x| (acc << 8) | x as usize)
 }
 
 /// Reverses unsynchronisation: every 0xFF 0x00 becomes 0xFF.
@@ -58,16 +62,30 @@ impl Id3Tag {
         };
         if flags & 0x40 != 0 {
             let ext = super::slice(body, 0, 4, "ID3 extended header")?;
-            let skip = if major_version == 4 { syncsafe(ext) } else { 4 + plain_u32(ext) };
+            let skip = if major_version == 4 {
+                syncsafe(ext)
+            } else {
+                4 + plain_u32(ext)
+            };
             body = super::tail(body, skip, "ID3 extended header")?;
         }
-        let mut tag = Id3Tag { major_version, text_frames: Vec::new() };
+        let mut tag = Id3Tag {
+            major_version,
+            text_frames: Vec::new(),
+        };
         while body.len() >= 10 && body[0] != 0 {
             let id_bytes = &body[..4];
-            if !id_bytes.iter().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit()) {
+            if !id_bytes
+                .iter()
+                .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
+            {
                 break; // garbage or padding that does not start with 0
             }
-            let frame_size = if major_version == 4 { syncsafe(&body[4..8]) } else { plain_u32(&body[4..8]) };
+            let frame_size = if major_version == 4 {
+                syncsafe(&body[4..8])
+            } else {
+                plain_u32(&body[4..8])
+            };
             let format = body[9];
             let data = super::slice(body, 10, frame_size, "ID3 frame")?;
             body = &body[10 + frame_size..];
@@ -83,8 +101,13 @@ impl Id3Tag {
 
     fn push_text(&mut self, id: String, mut values: Vec<String>) {
         if id == "TXXX" {
-            let description = if values.is_empty() { String::new() } else { values.remove(0) };
-            self.text_frames.push((format!("TXXX:{description}"), values.join("/")));
+            let description = if values.is_empty() {
+                String::new()
+            } else {
+                values.remove(0)
+            };
+            self.text_frames
+                .push((format!("TXXX:{description}"), values.join("/")));
         } else {
             self.text_frames.push((id, values.join("/")));
         }
@@ -92,7 +115,10 @@ impl Id3Tag {
 
     /// The text of the first frame with this id ("TIT2", "TXXX:media_id", ...).
     pub fn frame(&self, id: &str) -> Option<&str> {
-        self.text_frames.iter().find(|(k, _)| k == id).map(|(_, v)| v.as_str())
+        self.text_frames
+            .iter()
+            .find(|(k, _)| k == id)
+            .map(|(_, v)| v.as_str())
     }
     /// TIT2.
     pub fn title(&self) -> Option<&str> {
@@ -115,7 +141,11 @@ impl Id3Tag {
 /// The strings of a text frame, or `None` when the frame cannot be read (compressed,
 /// encrypted, empty).
 fn frame_text(major_version: u8, format: u8, data: &[u8]) -> Option<Vec<String>> {
-    let (compressed, encrypted) = if major_version == 4 { (format & 0x08 != 0, format & 0x04 != 0) } else { (format & 0x80 != 0, format & 0x40 != 0) };
+    let (compressed, encrypted) = if major_version == 4 {
+        (format & 0x08 != 0, format & 0x04 != 0)
+    } else {
+        (format & 0x80 != 0, format & 0x40 != 0)
+    };
     if compressed || encrypted {
         return None;
     }
@@ -137,9 +167,15 @@ fn frame_text(major_version: u8, format: u8, data: &[u8]) -> Option<Vec<String>>
     }
     let (&encoding, text) = data.split_first()?;
     let mut values = match encoding {
-        0 => text.split(|&c| c == 0).map(|s| s.iter().map(|&c| c as char).collect()).collect(),
+        0 => text
+            .split(|&c| c == 0)
+            .map(|s| s.iter().map(|&c| c as char).collect())
+            .collect(),
         1 | 2 => utf16_strings(text, encoding == 2),
-        3 => text.split(|&c| c == 0).map(|s| String::from_utf8_lossy(s).into_owned()).collect(),
+        3 => text
+            .split(|&c| c == 0)
+            .map(|s| String::from_utf8_lossy(s).into_owned())
+            .collect(),
         _ => return None,
     };
     while values.last().is_some_and(|v: &String| v.is_empty()) && values.len() > 1 {
@@ -151,7 +187,10 @@ fn frame_text(major_version: u8, format: u8, data: &[u8]) -> Option<Vec<String>>
 /// Null-separated UTF-16 strings; each may start with a BOM (encoding 1), big-endian
 /// when it has none.
 fn utf16_strings(b: &[u8], big_endian_only: bool) -> Vec<String> {
-    let units: Vec<u16> = b.chunks_exact(2).map(|p| u16::from_be_bytes([p[0], p[1]])).collect();
+    let units: Vec<u16> = b
+        .chunks_exact(2)
+        .map(|p| u16::from_be_bytes([p[0], p[1]]))
+        .collect();
     units
         .split(|&u| u == 0)
         .map(|s| {
@@ -161,7 +200,9 @@ fn utf16_strings(b: &[u8], big_endian_only: bool) -> Vec<String> {
                 _ => (false, s),
             };
             let iter = s.iter().map(|&u| if swap { u.swap_bytes() } else { u });
-            char::decode_utf16(iter).map(|r| r.unwrap_or(char::REPLACEMENT_CHARACTER)).collect()
+            char::decode_utf16(iter)
+                .map(|r| r.unwrap_or(char::REPLACEMENT_CHARACTER))
+                .collect()
         })
         .collect()
 }

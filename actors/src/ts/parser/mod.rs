@@ -45,7 +45,11 @@ pub enum ParseError {
     #[error("{len} trailing bytes at byte {offset} do not make a whole packet")]
     TrailingBytes { offset: u64, len: u64 },
     #[error("{what}: need {need} bytes, have {have}")]
-    Truncated { what: &'static str, need: usize, have: usize },
+    Truncated {
+        what: &'static str,
+        need: usize,
+        have: usize,
+    },
     #[error("section_length {0} exceeds the maximum of 4093")]
     SectionTooLong(u16),
     #[error("section cut off after {have} of {need} bytes")]
@@ -57,7 +61,10 @@ pub enum ParseError {
     #[error("table_id 0x{found:02X} is not a {expected}")]
     WrongTable { expected: &'static str, found: u8 },
     #[error("malformed {what}: {detail}")]
-    Malformed { what: &'static str, detail: &'static str },
+    Malformed {
+        what: &'static str,
+        detail: &'static str,
+    },
     #[error("no PES start code (00 00 01)")]
     NoPesStartCode,
     #[error("not an ID3v2 tag")]
@@ -70,18 +77,36 @@ pub enum ParseError {
 pub(crate) fn be_u16(b: &[u8], at: usize, what: &'static str) -> Result<u16, ParseError> {
     match b.get(at..at + 2) {
         Some(s) => Ok(u16::from_be_bytes([s[0], s[1]])),
-        None => Err(ParseError::Truncated { what, need: at + 2, have: b.len() }),
+        None => Err(ParseError::Truncated {
+            what,
+            need: at + 2,
+            have: b.len(),
+        }),
     }
 }
 
 /// `b[at..at + len]`, or a `Truncated` error naming `what`.
-pub(crate) fn slice<'a>(b: &'a [u8], at: usize, len: usize, what: &'static str) -> Result<&'a [u8], ParseError> {
-    b.get(at..at.saturating_add(len)).ok_or(ParseError::Truncated { what, need: at.saturating_add(len), have: b.len() })
+pub(crate) fn slice<'a>(
+    b: &'a [u8],
+    at: usize,
+    len: usize,
+    what: &'static str,
+) -> Result<&'a [u8], ParseError> {
+    b.get(at..at.saturating_add(len))
+        .ok_or(ParseError::Truncated {
+            what,
+            need: at.saturating_add(len),
+            have: b.len(),
+        })
 }
 
 /// `b[at..]`, or a `Truncated` error naming `what`.
 pub(crate) fn tail<'a>(b: &'a [u8], at: usize, what: &'static str) -> Result<&'a [u8], ParseError> {
-    b.get(at..).ok_or(ParseError::Truncated { what, need: at, have: b.len() })
+    b.get(at..).ok_or(ParseError::Truncated {
+        what,
+        need: at,
+        have: b.len(),
+    })
 }
 
 #[cfg(test)]

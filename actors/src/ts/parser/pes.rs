@@ -22,7 +22,10 @@ pub struct PesHeader {
 /// Stream ids that have no optional PES header (program_stream_map, padding,
 /// private_stream_2, ECM, EMM, DSMCC, H.222.1 type E, directory).
 fn has_optional_header(stream_id: u8) -> bool {
-    !matches!(stream_id, 0xBC | 0xBE | 0xBF | 0xF0 | 0xF1 | 0xF2 | 0xF8 | 0xFF)
+    !matches!(
+        stream_id,
+        0xBC | 0xBE | 0xBF | 0xF0 | 0xF1 | 0xF2 | 0xF8 | 0xFF
+    )
 }
 
 /// A 33-bit timestamp from its 5-byte field (marker bits are not enforced).
@@ -46,11 +49,21 @@ impl PesHeader {
         let stream_id = fixed[3];
         let packet_length = u16::from_be_bytes([fixed[4], fixed[5]]);
         if !has_optional_header(stream_id) {
-            return Ok(PesHeader { stream_id, packet_length, data_alignment: false, pts: None, dts: None, header_len: 6 });
+            return Ok(PesHeader {
+                stream_id,
+                packet_length,
+                data_alignment: false,
+                pts: None,
+                dts: None,
+                header_len: 6,
+            });
         }
         let opt = super::slice(b, 6, 3, "PES header")?;
         if opt[0] & 0xC0 != 0x80 {
-            return Err(ParseError::Malformed { what: "PES header", detail: "marker bits are not '10'" });
+            return Err(ParseError::Malformed {
+                what: "PES header",
+                detail: "marker bits are not '10'",
+            });
         }
         let header_len = 9 + opt[2] as usize;
         let (pts, dts) = match opt[1] >> 6 {
@@ -59,7 +72,12 @@ impl PesHeader {
                 let both = super::slice(b, 9, 10, "PES PTS/DTS")?;
                 (Some(timestamp(&both[..5])), Some(timestamp(&both[5..])))
             }
-            0b01 => return Err(ParseError::Malformed { what: "PES header", detail: "PTS_DTS_flags '01' is forbidden" }),
+            0b01 => {
+                return Err(ParseError::Malformed {
+                    what: "PES header",
+                    detail: "PTS_DTS_flags '01' is forbidden",
+                })
+            }
             _ => (None, None),
         };
         let ts_len = match (pts, dts) {
@@ -68,9 +86,19 @@ impl PesHeader {
             _ => 0,
         };
         if header_len < 9 + ts_len {
-            return Err(ParseError::Malformed { what: "PES header", detail: "header_data_length too short for PTS/DTS" });
+            return Err(ParseError::Malformed {
+                what: "PES header",
+                detail: "header_data_length too short for PTS/DTS",
+            });
         }
-        Ok(PesHeader { stream_id, packet_length, data_alignment: opt[0] & 0x04 != 0, pts, dts, header_len })
+        Ok(PesHeader {
+            stream_id,
+            packet_length,
+            data_alignment: opt[0] & 0x04 != 0,
+            pts,
+            dts,
+            header_len,
+        })
     }
 }
 
@@ -109,7 +137,15 @@ pub struct PesAssembler {
 impl PesAssembler {
     /// Keeps at most `max_len` bytes of each PES packet (the rest is counted as cut).
     pub fn new(pid: Pid, max_len: usize) -> Self {
-        PesAssembler { pid, buf: Vec::new(), active: false, truncated: false, max_len, last_cc: None, ready: VecDeque::new() }
+        PesAssembler {
+            pid,
+            buf: Vec::new(),
+            active: false,
+            truncated: false,
+            max_len,
+            last_cc: None,
+            ready: VecDeque::new(),
+        }
     }
 
     pub fn pid(&self) -> Pid {
@@ -162,7 +198,8 @@ impl PesAssembler {
         if payload.len() > room {
             self.truncated = true;
         }
-        self.buf.extend_from_slice(&payload[..payload.len().min(room)]);
+        self.buf
+            .extend_from_slice(&payload[..payload.len().min(room)]);
         if let Some(total) = declared_total(&self.buf) {
             if self.buf.len() >= total || (self.truncated && self.buf.len() >= self.max_len) {
                 self.emit();
@@ -174,7 +211,8 @@ impl PesAssembler {
         if self.active {
             self.active = false;
             self.buf.clear();
-            self.ready.push_back(Err(ParseError::Discontinuity { what: "PES packet" }));
+            self.ready
+                .push_back(Err(ParseError::Discontinuity { what: "PES packet" }));
         }
     }
 
@@ -186,7 +224,11 @@ impl PesAssembler {
         if let Some(total) = declared {
             bytes.truncate(total);
         }
-        let result = PesHeader::parse(&bytes).map(|header| PesPacket { header, bytes, complete });
+        let result = PesHeader::parse(&bytes).map(|header| PesPacket {
+            header,
+            bytes,
+            complete,
+        });
         self.ready.push_back(result);
     }
 }

@@ -160,7 +160,10 @@ impl PacketReader {
                 self.start += TS_PACKET_SIZE;
                 self.stats.sync_byte_errors += 1;
                 self.stats.bytes_skipped += TS_PACKET_SIZE as u64;
-                Err(ParseError::SyncByte { offset, found: first })
+                Err(ParseError::SyncByte {
+                    offset,
+                    found: first,
+                })
             }
         }
     }
@@ -173,7 +176,10 @@ impl PacketReader {
         let offset = self.position();
         self.start = self.buf.len();
         self.stats.bytes_skipped += avail as u64;
-        Err(ParseError::TrailingBytes { offset, len: avail as u64 })
+        Err(ParseError::TrailingBytes {
+            offset,
+            len: avail as u64,
+        })
     }
 
     /// Looks for sync. `Ok(true)`: locked at `start`. `Ok(false)`: need more input.
@@ -183,7 +189,10 @@ impl PacketReader {
         let mut rel = 0usize;
         let avail = self.available();
         let found = loop {
-            let Some(pos) = self.buf[self.start + rel..].iter().position(|&b| b == SYNC_BYTE) else {
+            let Some(pos) = self.buf[self.start + rel..]
+                .iter()
+                .position(|&b| b == SYNC_BYTE)
+            else {
                 rel = avail;
                 break None;
             };
@@ -200,10 +209,14 @@ impl PacketReader {
             self.stats.bytes_skipped += skipped;
             let prev = std::mem::replace(&mut self.state, SyncState::Locked);
             return match prev {
-                SyncState::Hunting { lost_at } => {
-                    Err(ParseError::SyncLost { offset: lost_at, skipped: self.position() - lost_at })
-                }
-                _ if skipped > 0 => Err(ParseError::LeadingGarbage { offset: hunt_from + skipped, skipped }),
+                SyncState::Hunting { lost_at } => Err(ParseError::SyncLost {
+                    offset: lost_at,
+                    skipped: self.position() - lost_at,
+                }),
+                _ if skipped > 0 => Err(ParseError::LeadingGarbage {
+                    offset: hunt_from + skipped,
+                    skipped,
+                }),
                 _ => Ok(true),
             };
         }
@@ -216,7 +229,10 @@ impl PacketReader {
                 self.state = SyncState::Initial;
                 let total = self.position() - lost_at;
                 if total > 0 {
-                    return Err(ParseError::SyncLost { offset: lost_at, skipped: total });
+                    return Err(ParseError::SyncLost {
+                        offset: lost_at,
+                        skipped: total,
+                    });
                 }
             }
         }

@@ -21,7 +21,11 @@ impl Section {
     /// Wraps the bytes of one whole section, checking its length and its CRC.
     pub fn new(pid: Pid, bytes: Vec<u8>) -> Result<Self, ParseError> {
         if bytes.len() < 3 {
-            return Err(ParseError::Truncated { what: "section header", need: 3, have: bytes.len() });
+            return Err(ParseError::Truncated {
+                what: "section header",
+                need: 3,
+                have: bytes.len(),
+            });
         }
         let length = section_length(&bytes);
         if length > MAX_SECTION_LENGTH {
@@ -29,11 +33,18 @@ impl Section {
         }
         let total = 3 + length as usize;
         if bytes.len() != total {
-            return Err(ParseError::SectionIncomplete { have: bytes.len(), need: total });
+            return Err(ParseError::SectionIncomplete {
+                have: bytes.len(),
+                need: total,
+            });
         }
         let has_crc = bytes[1] & 0x80 != 0 || bytes[0] == 0x73; // long form, or a TOT
         let crc_valid = has_crc.then(|| bytes.len() >= 7 && crc32_mpeg2(&bytes) == 0);
-        Ok(Section { pid, bytes, crc_valid })
+        Ok(Section {
+            pid,
+            bytes,
+            crc_valid,
+        })
     }
 
     /// The PID the section arrived on.
@@ -90,7 +101,11 @@ impl Section {
             let end = self.bytes.len().saturating_sub(4).max(8);
             self.bytes.get(8..end).unwrap_or(&[])
         } else {
-            let end = if self.crc_valid.is_some() { self.bytes.len().saturating_sub(4).max(3) } else { self.bytes.len() };
+            let end = if self.crc_valid.is_some() {
+                self.bytes.len().saturating_sub(4).max(3)
+            } else {
+                self.bytes.len()
+            };
             &self.bytes[3..end]
         }
     }
@@ -116,7 +131,12 @@ pub struct SectionAssembler {
 
 impl SectionAssembler {
     pub fn new(pid: Pid) -> Self {
-        SectionAssembler { pid, partial: Vec::new(), last_cc: None, ready: VecDeque::new() }
+        SectionAssembler {
+            pid,
+            partial: Vec::new(),
+            last_cc: None,
+            ready: VecDeque::new(),
+        }
     }
 
     pub fn pid(&self) -> Pid {
@@ -166,7 +186,10 @@ impl SectionAssembler {
         let pointer_len = pointer as usize;
         if pointer_len > rest.len() {
             self.partial.clear();
-            self.ready.push_back(Err(ParseError::BadPointer { pointer, len: rest.len() }));
+            self.ready.push_back(Err(ParseError::BadPointer {
+                pointer,
+                len: rest.len(),
+            }));
             return;
         }
         let (tail, new) = rest.split_at(pointer_len);
@@ -174,9 +197,14 @@ impl SectionAssembler {
             self.feed(tail, false);
             if !self.partial.is_empty() {
                 let have = self.partial.len();
-                let need = if have >= 3 { 3 + section_length(&self.partial) as usize } else { 3 };
+                let need = if have >= 3 {
+                    3 + section_length(&self.partial) as usize
+                } else {
+                    3
+                };
                 self.partial.clear();
-                self.ready.push_back(Err(ParseError::SectionIncomplete { have, need }));
+                self.ready
+                    .push_back(Err(ParseError::SectionIncomplete { have, need }));
             }
         }
         self.feed(new, true);
@@ -185,7 +213,8 @@ impl SectionAssembler {
     fn drop_partial(&mut self, what: &'static str) {
         if !self.partial.is_empty() {
             self.partial.clear();
-            self.ready.push_back(Err(ParseError::Discontinuity { what }));
+            self.ready
+                .push_back(Err(ParseError::Discontinuity { what }));
         }
     }
 
@@ -210,7 +239,8 @@ impl SectionAssembler {
             let length = section_length(&self.partial);
             if length > MAX_SECTION_LENGTH {
                 self.partial.clear();
-                self.ready.push_back(Err(ParseError::SectionTooLong(length)));
+                self.ready
+                    .push_back(Err(ParseError::SectionTooLong(length)));
                 return; // the rest of this packet cannot be trusted
             }
             if self.partial.len() == 3 + length as usize {

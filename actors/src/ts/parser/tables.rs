@@ -18,9 +18,16 @@ impl Descriptor {
     pub fn parse_loop(mut b: &[u8]) -> Result<Vec<Descriptor>, ParseError> {
         let mut out = Vec::new();
         while !b.is_empty() {
-            let len = *b.get(1).ok_or(ParseError::Truncated { what: "descriptor header", need: 2, have: b.len() })?;
+            let len = *b.get(1).ok_or(ParseError::Truncated {
+                what: "descriptor header",
+                need: 2,
+                have: b.len(),
+            })?;
             let data = slice(b, 2, len as usize, "descriptor")?;
-            out.push(Descriptor { tag: b[0], data: data.to_vec() });
+            out.push(Descriptor {
+                tag: b[0],
+                data: data.to_vec(),
+            });
             b = &b[2 + len as usize..];
         }
         Ok(out)
@@ -29,10 +36,16 @@ impl Descriptor {
 
 fn expect_table(section: &Section, expected: &'static str, ids: &[u8]) -> Result<(), ParseError> {
     if !ids.contains(&section.table_id()) {
-        return Err(ParseError::WrongTable { expected, found: section.table_id() });
+        return Err(ParseError::WrongTable {
+            expected,
+            found: section.table_id(),
+        });
     }
     if !section.is_long_form() || section.bytes().len() < 12 {
-        return Err(ParseError::Malformed { what: expected, detail: "not a long-form section" });
+        return Err(ParseError::Malformed {
+            what: expected,
+            detail: "not a long-form section",
+        });
     }
     Ok(())
 }
@@ -57,12 +70,16 @@ impl Pat {
     pub fn parse(section: &Section) -> Result<Pat, ParseError> {
         expect_table(section, "PAT", &[0x00])?;
         let body = section.body();
-        if body.len() % 4 != 0 {
-            return Err(ParseError::Malformed { what: "PAT", detail: "program loop is not a multiple of 4 bytes" });
+        let entries = body.chunks_exact(4);
+        if !entries.remainder().is_empty() {
+            return Err(ParseError::Malformed {
+                what: "PAT",
+                detail: "program loop is not a multiple of 4 bytes",
+            });
         }
         let mut programs = Vec::with_capacity(body.len() / 4);
         let mut network_pid = None;
-        for entry in body.chunks_exact(4) {
+        for entry in entries {
             let number = u16::from_be_bytes([entry[0], entry[1]]);
             let pid = Pid::new(u16::from_be_bytes([entry[2], entry[3]]));
             if number == 0 {
@@ -105,14 +122,19 @@ impl Pmt {
         let b = section.body();
         let pcr_pid = Pid::new(be_u16(b, 0, "PMT PCR_PID")?);
         let info_len = length12(b, 2, "PMT program_info_length")?;
-        let program_descriptors = Descriptor::parse_loop(slice(b, 4, info_len, "PMT program_info")?)?;
+        let program_descriptors =
+            Descriptor::parse_loop(slice(b, 4, info_len, "PMT program_info")?)?;
         let mut rest = &b[4 + info_len..];
         let mut streams = Vec::new();
         while !rest.is_empty() {
             let pid = Pid::new(be_u16(rest, 1, "PMT stream entry")?);
             let es_len = length12(rest, 3, "PMT stream entry")?;
             let descriptors = Descriptor::parse_loop(slice(rest, 5, es_len, "PMT ES_info")?)?;
-            streams.push(PmtStream { stream_type: rest[0], pid, descriptors });
+            streams.push(PmtStream {
+                stream_type: rest[0],
+                pid,
+                descriptors,
+            });
             rest = &rest[5 + es_len..];
         }
         Ok(Pmt {
@@ -166,10 +188,15 @@ impl Sdt {
         let mut services = Vec::new();
         while !rest.is_empty() {
             let service_id = be_u16(rest, 0, "SDT service entry")?;
-            let flags = *rest.get(2).ok_or(ParseError::Truncated { what: "SDT service entry", need: 5, have: rest.len() })?;
+            let flags = *rest.get(2).ok_or(ParseError::Truncated {
+                what: "SDT service entry",
+                need: 5,
+                have: rest.len(),
+            })?;
             let status = be_u16(rest, 3, "SDT service entry")?;
             let loop_len = (status & 0x0FFF) as usize;
-            let descriptors = Descriptor::parse_loop(slice(rest, 5, loop_len, "SDT descriptor loop")?)?;
+            let descriptors =
+                Descriptor::parse_loop(slice(rest, 5, loop_len, "SDT descriptor loop")?)?;
             let mut service = SdtService {
                 service_id,
                 eit_schedule_flag: flags & 0x02 != 0,
@@ -233,7 +260,10 @@ pub struct Eit {
 impl Eit {
     pub fn parse(section: &Section) -> Result<Eit, ParseError> {
         if !(0x4E..=0x6F).contains(&section.table_id()) {
-            return Err(ParseError::WrongTable { expected: "EIT", found: section.table_id() });
+            return Err(ParseError::WrongTable {
+                expected: "EIT",
+                found: section.table_id(),
+            });
         }
         expect_table(section, "EIT", &[section.table_id()])?;
         let b = section.body();
@@ -246,7 +276,8 @@ impl Eit {
             let start = [head[2], head[3], head[4], head[5], head[6]];
             let status = u16::from_be_bytes([head[10], head[11]]);
             let loop_len = (status & 0x0FFF) as usize;
-            let descriptors = Descriptor::parse_loop(slice(rest, 12, loop_len, "EIT descriptor loop")?)?;
+            let descriptors =
+                Descriptor::parse_loop(slice(rest, 12, loop_len, "EIT descriptor loop")?)?;
             let mut event = EitEvent {
                 event_id: u16::from_be_bytes([head[0], head[1]]),
                 start_time_utc: mjd_bcd_to_unix(start),

@@ -4,8 +4,15 @@
 use crate::ts::crc::crc32_mpeg2;
 use crate::ts::packet::TsPacket;
 
-/// A long-form section around `body`, with CRC. `si` sets the DVB private bit.
-pub(crate) fn long_section(table_id: u8, ext: u16, version: u8, number: u8, last: u8, body: &[u8]) -> Vec<u8> {
+/// A long-form section around `body`, with CRC.
+pub(crate) fn long_section(
+    table_id: u8,
+    ext: u16,
+    version: u8,
+    number: u8,
+    last: u8,
+    body: &[u8],
+) -> Vec<u8> {
     let len = 5 + body.len() + 4;
     let mut s = vec![table_id, 0xB0 | ((len >> 8) as u8 & 0x0F), len as u8];
     s.extend_from_slice(&ext.to_be_bytes());
@@ -27,8 +34,13 @@ pub(crate) fn pat_section(tsid: u16, version: u8, programs: &[(u16, u16)]) -> Ve
     long_section(0x00, tsid, version, 0, 0, &body)
 }
 
-/// A PMT with no descriptors except `es_descriptor` (tag, body) on every stream.
-pub(crate) fn pmt_section(program: u16, version: u8, pcr_pid: u16, streams: &[(u8, u16)]) -> Vec<u8> {
+/// A PMT without descriptors: (stream_type, PID) per stream.
+pub(crate) fn pmt_section(
+    program: u16,
+    version: u8,
+    pcr_pid: u16,
+    streams: &[(u8, u16)],
+) -> Vec<u8> {
     let mut body = Vec::new();
     body.extend_from_slice(&(0xE000 | pcr_pid).to_be_bytes());
     body.extend_from_slice(&[0xF0, 0x00]);
@@ -51,13 +63,23 @@ fn dvb_text(s: &str) -> Vec<u8> {
 }
 
 /// SDT actual with one service_descriptor per service: (service_id, type, provider, name).
-pub(crate) fn sdt_section(tsid: u16, onid: u16, version: u8, services: &[(u16, u8, &str, &str)]) -> Vec<u8> {
+pub(crate) fn sdt_section(
+    tsid: u16,
+    onid: u16,
+    version: u8,
+    services: &[(u16, u8, &str, &str)],
+) -> Vec<u8> {
     let mut body = Vec::new();
     body.extend_from_slice(&onid.to_be_bytes());
     body.push(0xFF);
     for &(sid, service_type, provider, name) in services {
         let (p, n) = (dvb_text(provider), dvb_text(name));
-        let mut d = vec![0x48, (3 + p.len() + n.len()) as u8, service_type, p.len() as u8];
+        let mut d = vec![
+            0x48,
+            (3 + p.len() + n.len()) as u8,
+            service_type,
+            p.len() as u8,
+        ];
         d.extend_from_slice(&p);
         d.push(n.len() as u8);
         d.extend_from_slice(&n);
@@ -69,13 +91,27 @@ pub(crate) fn sdt_section(tsid: u16, onid: u16, version: u8, services: &[(u16, u
     long_section(0x42, tsid, version, 0, 0, &body)
 }
 
-/// One EIT p/f actual section (`number` 0 present, 1 following) with at most one event:
-/// (event_id, MJD+BCD start, BCD duration, name, text).
-pub(crate) fn eit_pf_section(sid: u16, version: u8, number: u8, event: Option<(u16, [u8; 5], [u8; 3], &str, &str)>) -> Vec<u8> {
+/// An EIT event for [`eit_pf_section`]: (event_id, MJD+BCD start, BCD duration, name, text).
+pub(crate) type TestEvent<'a> = (u16, [u8; 5], [u8; 3], &'a str, &'a str);
+
+/// One EIT p/f actual section (`number` 0 present, 1 following) with at most one event.
+pub(crate) fn eit_pf_section(
+    sid: u16,
+    version: u8,
+    number: u8,
+    event: Option<TestEvent<'_>>,
+) -> Vec<u8> {
     let mut body = vec![0x00, 0x01, 0x00, 0x02, 0x01, 0x4E]; // tsid 1, onid 2
     if let Some((id, start, duration, name, text)) = event {
         let (n, t) = (dvb_text(name), dvb_text(text));
-        let mut d = vec![0x4D, (5 + n.len() + t.len()) as u8, b'e', b'n', b'g', n.len() as u8];
+        let mut d = vec![
+            0x4D,
+            (5 + n.len() + t.len()) as u8,
+            b'e',
+            b'n',
+            b'g',
+            n.len() as u8,
+        ];
         d.extend_from_slice(&n);
         d.push(t.len() as u8);
         d.extend_from_slice(&t);
@@ -99,7 +135,12 @@ fn timestamp_field(prefix: u8, v: u64) -> [u8; 5] {
 }
 
 /// A PES packet with optional PTS/DTS and PES_packet_length filled in (0 if too long).
-pub(crate) fn pes_packet(stream_id: u8, pts: Option<u64>, dts: Option<u64>, payload: &[u8]) -> Vec<u8> {
+pub(crate) fn pes_packet(
+    stream_id: u8,
+    pts: Option<u64>,
+    dts: Option<u64>,
+    payload: &[u8],
+) -> Vec<u8> {
     let mut opt = Vec::new();
     let flags = match (pts, dts) {
         (Some(p), Some(d)) => {
@@ -123,7 +164,12 @@ pub(crate) fn pes_packet(stream_id: u8, pts: Option<u64>, dts: Option<u64>, payl
 }
 
 fn syncsafe(n: usize) -> [u8; 4] {
-    [(n >> 21) as u8 & 0x7F, (n >> 14) as u8 & 0x7F, (n >> 7) as u8 & 0x7F, n as u8 & 0x7F]
+    [
+        (n >> 21) as u8 & 0x7F,
+        (n >> 14) as u8 & 0x7F,
+        (n >> 7) as u8 & 0x7F,
+        n as u8 & 0x7F,
+    ]
 }
 
 /// An ID3v2.4 tag of UTF-8 text frames.

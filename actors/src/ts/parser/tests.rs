@@ -44,7 +44,12 @@ fn reader_yields_the_same_packets_for_any_chunking() {
         let (mut got, mut errors) = (Vec::new(), Vec::new());
         let mut at = 0;
         while at < bytes.len() {
-            let n = if round == 0 { 7 * 188 } else { 1 + rng.below(700) }.min(bytes.len() - at);
+            let n = if round == 0 {
+                7 * 188
+            } else {
+                1 + rng.below(700)
+            }
+            .min(bytes.len() - at);
             r.push(&bytes[at..at + n]);
             at += n;
             let (p, e) = drain(&mut r);
@@ -67,7 +72,11 @@ fn reader_waits_for_confirmation_then_finishes_short_input() {
     let bytes = stream_bytes(&null_stream(3));
     let mut r = PacketReader::new();
     r.push(&bytes);
-    assert_eq!(r.next_packet(), Ok(None), "three packets do not confirm sync yet");
+    assert_eq!(
+        r.next_packet(),
+        Ok(None),
+        "three packets do not confirm sync yet"
+    );
     r.finish();
     let (p, e) = drain(&mut r);
     assert_eq!(p.len(), 3);
@@ -80,7 +89,13 @@ fn reader_skips_leading_garbage_and_reports_it() {
     bytes.extend(stream_bytes(&null_stream(10)));
     let (p, e, stats) = read_all(&bytes);
     assert_eq!(p.len(), 10);
-    assert_eq!(e, vec![ParseError::LeadingGarbage { offset: 5, skipped: 5 }]);
+    assert_eq!(
+        e,
+        vec![ParseError::LeadingGarbage {
+            offset: 5,
+            skipped: 5
+        }]
+    );
     assert_eq!(stats.bytes_skipped, 5);
     assert_eq!(stats.sync_losses, 0);
 }
@@ -92,8 +107,17 @@ fn reader_resyncs_after_garbage_in_the_middle() {
     bytes.extend_from_slice(&[0u8; 100]);
     bytes.extend(stream_bytes(&packets[10..]));
     let (p, e, stats) = read_all(&bytes);
-    assert_eq!(p, packets, "no packet lost: the garbage sat between packets");
-    assert_eq!(e, vec![ParseError::SyncLost { offset: 1880, skipped: 100 }]);
+    assert_eq!(
+        p, packets,
+        "no packet lost: the garbage sat between packets"
+    );
+    assert_eq!(
+        e,
+        vec![ParseError::SyncLost {
+            offset: 1880,
+            skipped: 100
+        }]
+    );
     assert_eq!(stats.sync_losses, 1);
     assert_eq!(stats.sync_byte_errors, 0);
 }
@@ -106,7 +130,13 @@ fn reader_drops_a_packet_with_one_corrupted_sync_byte() {
     let (p, e, stats) = read_all(&bytes);
     assert_eq!(p.len(), 11);
     assert_eq!(p[5], packets[6]);
-    assert_eq!(e, vec![ParseError::SyncByte { offset: 940, found: 0x46 }]);
+    assert_eq!(
+        e,
+        vec![ParseError::SyncByte {
+            offset: 940,
+            found: 0x46
+        }]
+    );
     assert_eq!(stats.sync_byte_errors, 1);
     assert_eq!(stats.sync_losses, 0);
 }
@@ -117,13 +147,25 @@ fn reader_reports_trailing_bytes_and_loss_at_the_end() {
     bytes.extend_from_slice(&[0x47, 1, 2]);
     let (p, e, _) = read_all(&bytes);
     assert_eq!(p.len(), 6);
-    assert_eq!(e, vec![ParseError::TrailingBytes { offset: 1128, len: 3 }]);
+    assert_eq!(
+        e,
+        vec![ParseError::TrailingBytes {
+            offset: 1128,
+            len: 3
+        }]
+    );
 
     let mut bytes = stream_bytes(&null_stream(6));
     bytes.extend_from_slice(&[0u8; 400]);
     let (p, e, _) = read_all(&bytes);
     assert_eq!(p.len(), 6);
-    assert_eq!(e, vec![ParseError::SyncLost { offset: 1128, skipped: 400 }]);
+    assert_eq!(
+        e,
+        vec![ParseError::SyncLost {
+            offset: 1128,
+            skipped: 400
+        }]
+    );
 }
 
 fn sections_of(asm: &mut SectionAssembler) -> Vec<Result<Section, ParseError>> {
@@ -138,8 +180,14 @@ fn sections_of(asm: &mut SectionAssembler) -> Vec<Result<Section, ParseError>> {
 }
 
 fn big_sdt() -> Vec<u8> {
-    let names: Vec<String> = (0..12).map(|i| format!("Service number {i:02} with a long name")).collect();
-    let services: Vec<(u16, u8, &str, &str)> = names.iter().enumerate().map(|(i, n)| (i as u16 + 1, 2, "headend", n.as_str())).collect();
+    let names: Vec<String> = (0..12)
+        .map(|i| format!("Service number {i:02} with a long name"))
+        .collect();
+    let services: Vec<(u16, u8, &str, &str)> = names
+        .iter()
+        .enumerate()
+        .map(|(i, n)| (i as u16 + 1, 2, "headend", n.as_str()))
+        .collect();
     sdt_section(1, 2, 3, &services)
 }
 
@@ -163,7 +211,10 @@ fn section_spanning_packets() {
     assert_eq!(s.version(), Some(3));
     let sdt = Sdt::parse(s).unwrap();
     assert_eq!(sdt.services.len(), 12);
-    assert_eq!(sdt.services[11].service_name, "Service number 11 with a long name");
+    assert_eq!(
+        sdt.services[11].service_name,
+        "Service number 11 with a long name"
+    );
 }
 
 #[test]
@@ -178,7 +229,10 @@ fn several_sections_in_one_packet_then_stuffing() {
     let got = sections_of(&mut asm);
     assert_eq!(got.len(), 2);
     assert_eq!(got[0].as_ref().unwrap().bytes(), &a[..]);
-    assert_eq!(Pat::parse(got[1].as_ref().unwrap()).unwrap().programs, vec![(1, Pid::new(0x100)), (2, Pid::new(0x200))]);
+    assert_eq!(
+        Pat::parse(got[1].as_ref().unwrap()).unwrap().programs,
+        vec![(1, Pid::new(0x100)), (2, Pid::new(0x200))]
+    );
 }
 
 #[test]
@@ -203,7 +257,10 @@ fn pointer_field_finishes_the_previous_section_and_headers_split_across_packets(
     let mut asm = SectionAssembler::new(Pid::new(0x30));
     asm.push(&raw_packet(0x30, true, 4, &p1));
     asm.push(&raw_packet(0x30, true, 5, &p2));
-    let got: Vec<Section> = sections_of(&mut asm).into_iter().map(|r| r.unwrap()).collect();
+    let got: Vec<Section> = sections_of(&mut asm)
+        .into_iter()
+        .map(|r| r.unwrap())
+        .collect();
     assert_eq!(got.len(), 3);
     assert_eq!(got[0].bytes(), &first[..]);
     assert_eq!(got[1].bytes(), &second[..]);
@@ -222,13 +279,22 @@ fn duplicates_are_ignored_and_gaps_drop_the_partial_section() {
     for p in &pkts[1..] {
         asm.push(p);
     }
-    assert_eq!(sections_of(&mut asm).into_iter().filter(|r| r.is_ok()).count(), 1);
+    assert_eq!(
+        sections_of(&mut asm)
+            .into_iter()
+            .filter(|r| r.is_ok())
+            .count(),
+        1
+    );
 
     let pkts = packetize_section(Pid::new(0x11), &section, &mut cc);
     asm.push(&pkts[0]);
     asm.push(&pkts[2]); // pkts[1] lost
     let got = sections_of(&mut asm);
-    assert_eq!(got, vec![Err(ParseError::Discontinuity { what: "section" })]);
+    assert_eq!(
+        got,
+        vec![Err(ParseError::Discontinuity { what: "section" })]
+    );
     // The assembler recovers with the next section.
     for p in packetize_section(Pid::new(0x11), &section, &mut cc) {
         asm.push(&p);
@@ -255,7 +321,10 @@ fn crc_and_length_problems() {
     assert_eq!(asm.next_section(), Err(ParseError::SectionTooLong(0xFFF)));
     // A pointer_field beyond the payload.
     asm.push(&raw_packet(0, true, (cc + 1) & 0xF, &[200]));
-    assert!(matches!(asm.next_section(), Err(ParseError::BadPointer { pointer: 200, .. })));
+    assert!(matches!(
+        asm.next_section(),
+        Err(ParseError::BadPointer { pointer: 200, .. })
+    ));
     // A short section without CRC (TDT).
     let tdt = vec![0x70, 0x70, 0x05, 0xC0, 0x79, 0x12, 0x45, 0x00];
     let s = Section::new(Pid::new(0x14), tdt).unwrap();
@@ -276,7 +345,10 @@ fn section_cut_by_the_next_section_start() {
     cut.set_cc(pkts[1].cc());
     asm.push(&cut);
     let got = sections_of(&mut asm);
-    assert!(matches!(got[0], Err(ParseError::SectionIncomplete { have: 183, .. })), "{got:?}");
+    assert!(
+        matches!(got[0], Err(ParseError::SectionIncomplete { have: 183, .. })),
+        "{got:?}"
+    );
     assert!(got[1].is_ok());
 }
 
@@ -286,11 +358,19 @@ fn one_section(bytes: Vec<u8>) -> Section {
 
 #[test]
 fn pat_and_pmt_tables() {
-    let pat = Pat::parse(&one_section(pat_section(0x1234, 5, &[(0, 0x10), (1, 0x1000), (2, 0x1001)]))).unwrap();
+    let pat = Pat::parse(&one_section(pat_section(
+        0x1234,
+        5,
+        &[(0, 0x10), (1, 0x1000), (2, 0x1001)],
+    )))
+    .unwrap();
     assert_eq!(pat.transport_stream_id, 0x1234);
     assert_eq!(pat.version, 5);
     assert_eq!(pat.network_pid, Some(Pid::new(0x10)));
-    assert_eq!(pat.programs, vec![(1, Pid::new(0x1000)), (2, Pid::new(0x1001))]);
+    assert_eq!(
+        pat.programs,
+        vec![(1, Pid::new(0x1000)), (2, Pid::new(0x1001))]
+    );
 
     let mut body = vec![0xE1, 0x00, 0xF0, 0x03, 0x25, 0x01, 0xAA];
     body.extend_from_slice(&[0x1B, 0xE1, 0x00, 0xF0, 0x00]);
@@ -299,25 +379,62 @@ fn pat_and_pmt_tables() {
     assert_eq!(pmt.program_number, 9);
     assert_eq!(pmt.version, 1);
     assert_eq!(pmt.pcr_pid, Pid::new(0x100));
-    assert_eq!(pmt.program_descriptors, vec![Descriptor { tag: 0x25, data: vec![0xAA] }]);
+    assert_eq!(
+        pmt.program_descriptors,
+        vec![Descriptor {
+            tag: 0x25,
+            data: vec![0xAA]
+        }]
+    );
     assert_eq!(pmt.streams.len(), 2);
     assert_eq!(pmt.streams[1].stream_type, 0x15);
     assert_eq!(pmt.streams[1].pid, Pid::new(0x102));
-    assert_eq!(pmt.streams[1].descriptors, vec![Descriptor { tag: 0x26, data: vec![1, 2] }]);
-    assert_eq!(pmt.referenced_pids().collect::<Vec<_>>(), vec![Pid::new(0x100), Pid::new(0x102), Pid::new(0x100)]);
+    assert_eq!(
+        pmt.streams[1].descriptors,
+        vec![Descriptor {
+            tag: 0x26,
+            data: vec![1, 2]
+        }]
+    );
+    assert_eq!(
+        pmt.referenced_pids().collect::<Vec<_>>(),
+        vec![Pid::new(0x100), Pid::new(0x102), Pid::new(0x100)]
+    );
 
     // Wrong table, truncated loops.
-    assert!(matches!(Pmt::parse(&one_section(pat_section(1, 0, &[]))), Err(ParseError::WrongTable { found: 0, .. })));
+    assert!(matches!(
+        Pmt::parse(&one_section(pat_section(1, 0, &[]))),
+        Err(ParseError::WrongTable { found: 0, .. })
+    ));
     let broken = long_section(0x02, 9, 1, 0, 0, &[0xE1, 0x00, 0xF0, 0x09, 0x25]);
-    assert!(matches!(Pmt::parse(&one_section(broken)), Err(ParseError::Truncated { .. })));
+    assert!(matches!(
+        Pmt::parse(&one_section(broken)),
+        Err(ParseError::Truncated { .. })
+    ));
     let broken = long_section(0x00, 1, 0, 0, 0, &[0, 1, 0xE1]);
-    assert!(matches!(Pat::parse(&one_section(broken)), Err(ParseError::Malformed { .. })));
+    assert!(matches!(
+        Pat::parse(&one_section(broken)),
+        Err(ParseError::Malformed { .. })
+    ));
 }
 
 #[test]
 fn sdt_and_eit_tables() {
-    let sdt = Sdt::parse(&one_section(sdt_section(1, 0x22, 4, &[(7, 0x02, "Prövider", "Radio Ä")]))).unwrap();
-    assert_eq!((sdt.transport_stream_id, sdt.original_network_id, sdt.version), (1, 0x22, 4));
+    let sdt = Sdt::parse(&one_section(sdt_section(
+        1,
+        0x22,
+        4,
+        &[(7, 0x02, "Prövider", "Radio Ä")],
+    )))
+    .unwrap();
+    assert_eq!(
+        (
+            sdt.transport_stream_id,
+            sdt.original_network_id,
+            sdt.version
+        ),
+        (1, 0x22, 4)
+    );
     let s = &sdt.services[0];
     assert_eq!(s.service_id, 7);
     assert!(s.eit_pf_flag && !s.eit_schedule_flag);
@@ -327,7 +444,13 @@ fn sdt_and_eit_tables() {
     assert_eq!(s.service_name, "Radio Ä");
 
     let start = [0xC0, 0x79, 0x12, 0x45, 0x00];
-    let eit = Eit::parse(&one_section(eit_pf_section(7, 3, 1, Some((0x55, start, [0x00, 0x03, 0x30], "Song", "by Artist"))))).unwrap();
+    let eit = Eit::parse(&one_section(eit_pf_section(
+        7,
+        3,
+        1,
+        Some((0x55, start, [0x00, 0x03, 0x30], "Song", "by Artist")),
+    )))
+    .unwrap();
     assert!(eit.is_present_following());
     assert_eq!((eit.service_id, eit.version, eit.section_number), (7, 3, 1));
     assert_eq!((eit.transport_stream_id, eit.original_network_id), (1, 2));
@@ -336,7 +459,10 @@ fn sdt_and_eit_tables() {
     assert_eq!(e.start_time_utc, Some(750_516_300));
     assert_eq!(e.duration_secs, 210);
     assert_eq!(e.running_status, 4);
-    assert_eq!((e.language.as_str(), e.name.as_str(), e.text.as_str()), ("eng", "Song", "by Artist"));
+    assert_eq!(
+        (e.language.as_str(), e.name.as_str(), e.text.as_str()),
+        ("eng", "Song", "by Artist")
+    );
     let empty = Eit::parse(&one_section(eit_pf_section(7, 3, 0, None))).unwrap();
     assert!(empty.events.is_empty());
 }
@@ -357,11 +483,20 @@ fn pes_headers() {
     assert_eq!((h.pts, h.header_len), (None, 9));
     let padding = [0, 0, 1, 0xBE, 0, 2, 0xFF, 0xFF];
     assert_eq!(PesHeader::parse(&padding).unwrap().header_len, 6);
-    assert_eq!(PesHeader::parse(&[0, 0, 2, 0xE0, 0, 0, 0x80, 0, 0]), Err(ParseError::NoPesStartCode));
-    assert!(matches!(PesHeader::parse(&pes[..12]), Err(ParseError::Truncated { .. })));
+    assert_eq!(
+        PesHeader::parse(&[0, 0, 2, 0xE0, 0, 0, 0x80, 0, 0]),
+        Err(ParseError::NoPesStartCode)
+    );
+    assert!(matches!(
+        PesHeader::parse(&pes[..12]),
+        Err(ParseError::Truncated { .. })
+    ));
     let mut forbidden = pes.clone();
     forbidden[7] = 0x40;
-    assert!(matches!(PesHeader::parse(&forbidden), Err(ParseError::Malformed { .. })));
+    assert!(matches!(
+        PesHeader::parse(&forbidden),
+        Err(ParseError::Malformed { .. })
+    ));
 }
 
 #[test]
@@ -374,7 +509,11 @@ fn pes_reassembly() {
     for (i, p) in pkts.iter().enumerate() {
         asm.push(p);
         if i + 1 < pkts.len() {
-            assert_eq!(asm.next_pes(), Ok(None), "bounded PES returned only once complete");
+            assert_eq!(
+                asm.next_pes(),
+                Ok(None),
+                "bounded PES returned only once complete"
+            );
         }
     }
     let got = asm.next_pes().unwrap().unwrap();
@@ -402,7 +541,10 @@ fn pes_reassembly() {
     let pkts = packetize_pes(pid, &long, &mut cc);
     asm.push(&pkts[0]);
     asm.push(&pkts[2]);
-    assert_eq!(asm.next_pes(), Err(ParseError::Discontinuity { what: "PES packet" }));
+    assert_eq!(
+        asm.next_pes(),
+        Err(ParseError::Discontinuity { what: "PES packet" })
+    );
     // A size limit cuts the packet and marks it incomplete.
     let mut small = PesAssembler::new(pid, 100);
     for p in packetize_pes(pid, &long, &mut cc) {
@@ -415,7 +557,12 @@ fn pes_reassembly() {
 
 #[test]
 fn id3_v24_utf8() {
-    let tag = Id3Tag::parse(&id3_v24(&[("TIT2", "Sóng"), ("TPE1", "Ärtist"), ("TXXX", "media_id\0abc-1")])).unwrap();
+    let tag = Id3Tag::parse(&id3_v24(&[
+        ("TIT2", "Sóng"),
+        ("TPE1", "Ärtist"),
+        ("TXXX", "media_id\0abc-1"),
+    ]))
+    .unwrap();
     assert_eq!(tag.major_version, 4);
     assert_eq!(tag.title(), Some("Sóng"));
     assert_eq!(tag.artist(), Some("Ärtist"));
@@ -435,7 +582,10 @@ fn v23_frame(id: &[u8; 4], body: &[u8]) -> Vec<u8> {
 fn id3_v23_plain_sizes_latin1_and_utf16() {
     let mut frames = v23_frame(b"TIT2", &[0, b'C', 0xE9, b'l', b'i', b'n', b'e', 0]);
     // UTF-16 little-endian with BOM: "Ab♪".
-    frames.extend(v23_frame(b"TPE1", &[1, 0xFF, 0xFE, b'A', 0, b'b', 0, 0x6A, 0x26]));
+    frames.extend(v23_frame(
+        b"TPE1",
+        &[1, 0xFF, 0xFE, b'A', 0, b'b', 0, 0x6A, 0x26],
+    ));
     // UTF-16 big-endian with BOM.
     frames.extend(v23_frame(b"TALB", &[1, 0xFE, 0xFF, 0, b'X']));
     // A non-text frame is skipped; a frame bigger than 127 bytes proves sizes are plain.
@@ -444,7 +594,12 @@ fn id3_v23_plain_sizes_latin1_and_utf16() {
     frames.extend_from_slice(&[0u8; 20]); // padding
     let mut tag = b"ID3\x03\x00\x00".to_vec();
     let n = frames.len();
-    tag.extend_from_slice(&[(n >> 21) as u8 & 0x7F, (n >> 14) as u8 & 0x7F, (n >> 7) as u8 & 0x7F, n as u8 & 0x7F]);
+    tag.extend_from_slice(&[
+        (n >> 21) as u8 & 0x7F,
+        (n >> 14) as u8 & 0x7F,
+        (n >> 7) as u8 & 0x7F,
+        n as u8 & 0x7F,
+    ]);
     tag.extend_from_slice(&frames);
     let t = Id3Tag::parse(&tag).unwrap();
     assert_eq!(t.major_version, 3);
@@ -458,11 +613,20 @@ fn id3_v23_plain_sizes_latin1_and_utf16() {
 #[test]
 fn id3_rejects_what_it_cannot_read() {
     assert_eq!(Id3Tag::parse(b"ID"), Err(ParseError::NotId3));
-    assert_eq!(Id3Tag::parse(b"XYZ\x04\x00\x00\x00\x00\x00\x00"), Err(ParseError::NotId3));
-    assert_eq!(Id3Tag::parse(b"ID3\x02\x00\x00\x00\x00\x00\x00"), Err(ParseError::UnsupportedId3Version(2)));
+    assert_eq!(
+        Id3Tag::parse(b"XYZ\x04\x00\x00\x00\x00\x00\x00"),
+        Err(ParseError::NotId3)
+    );
+    assert_eq!(
+        Id3Tag::parse(b"ID3\x02\x00\x00\x00\x00\x00\x00"),
+        Err(ParseError::UnsupportedId3Version(2))
+    );
     let mut tag = id3_v24(&[("TIT2", "x")]);
     tag.truncate(tag.len() - 1);
-    assert!(matches!(Id3Tag::parse(&tag), Err(ParseError::Truncated { .. })));
+    assert!(matches!(
+        Id3Tag::parse(&tag),
+        Err(ParseError::Truncated { .. })
+    ));
 }
 
 #[test]
@@ -479,7 +643,13 @@ fn parsers_survive_random_input() {
             b[2] = len as u8;
         }
         if let Ok(s) = Section::new(Pid::new(0x20), b.clone()) {
-            let _ = (Pat::parse(&s), Pmt::parse(&s), Sdt::parse(&s), Eit::parse(&s), s.body());
+            let _ = (
+                Pat::parse(&s),
+                Pmt::parse(&s),
+                Sdt::parse(&s),
+                Eit::parse(&s),
+                s.body(),
+            );
         }
         let _ = PesHeader::parse(&b);
         let mut id3 = b"ID3\x04".to_vec();

@@ -117,7 +117,10 @@ mod tests {
         // ISO 8859-5 (0x01) is not decoded: ASCII survives, the rest is replaced.
         assert_eq!(decode_dvb_text(&[0x01, b'T', 0xB0]), "T\u{FFFD}");
         // Emphasis codes dropped, CR/LF kept.
-        assert_eq!(decode_dvb_text(&[b'a', 0x86, b'b', 0x87, 0x8A, b'c']), "ab\nc");
+        assert_eq!(
+            decode_dvb_text(&[b'a', 0x86, b'b', 0x87, 0x8A, b'c']),
+            "ab\nc"
+        );
         // Broken UTF-8 is lossy, never a panic.
         assert_eq!(decode_dvb_text(&[0x15, 0xFF, b'x']), "\u{FFFD}x");
         assert_eq!(decode_dvb_text(&[0x10]), "");
@@ -131,7 +134,11 @@ mod tests {
         assert_eq!(unix, 750_516_300);
         assert_eq!(mjd_bcd_to_unix([0xFF; 5]), None);
         assert_eq!(mjd_bcd_to_unix([0xC0, 0x79, 0x1A, 0x00, 0x00]), None);
-        assert_eq!(mjd_bcd_to_unix([0x00, 0x10, 0x00, 0x00, 0x00]), None, "before 1970");
+        assert_eq!(
+            mjd_bcd_to_unix([0x00, 0x10, 0x00, 0x00, 0x00]),
+            None,
+            "before 1970"
+        );
         assert_eq!(bcd_duration_secs([0x01, 0x45, 0x30]), Some(6330));
         assert_eq!(bcd_duration_secs([0x00, 0x60, 0x00]), None);
     }

@@ -38,7 +38,13 @@ fn paced_datagrams_have_the_minimal_delay_factor() {
 fn a_network_stall_raises_the_delay_factor_and_jitter() {
     // Everything due between 2.0 s and 2.02 s arrives at 2.02 s in one burst.
     let (stall, release) = (Duration::from_millis(2000), Duration::from_millis(2020));
-    let r = push_datagrams(&clean(4.0), |_, t| if (stall..release).contains(&t) { release } else { t });
+    let r = push_datagrams(&clean(4.0), |_, t| {
+        if (stall..release).contains(&t) {
+            release
+        } else {
+            t
+        }
+    });
     let a = r.arrival.clone().unwrap();
     let df = a.mdi_df_max_ms.unwrap();
     assert!((20.0..27.0).contains(&df), "{df}");
@@ -50,7 +56,14 @@ fn a_network_stall_raises_the_delay_factor_and_jitter() {
 #[test]
 fn media_loss_rate_counts_lost_packets() {
     let mut s = generate(3.0, |_, _| true);
-    let k = s.packets.iter().enumerate().skip(1500).find(|(_, p)| p.pid().value() == AUDIO_PID).unwrap().0;
+    let k = s
+        .packets
+        .iter()
+        .enumerate()
+        .skip(1500)
+        .find(|(_, p)| p.pid().value() == AUDIO_PID)
+        .unwrap()
+        .0;
     s.packets.remove(k);
     let r = push_datagrams(&s.bytes(), |_, t| t);
     assert_eq!(r.arrival.clone().unwrap().mdi_mlr_max, Some(1));

@@ -3,7 +3,9 @@
 use super::stream::*;
 use super::*;
 use crate::ts::packet::{Pid, TsPacket};
-use crate::ts::parser::testkit::{long_section, pat_section, pmt_section, raw_packet, stream_bytes};
+use crate::ts::parser::testkit::{
+    long_section, pat_section, pmt_section, raw_packet, stream_bytes,
+};
 use crate::ts::time::Pcr;
 use ErrorKind::*;
 
@@ -36,12 +38,23 @@ fn sync_loss_after_garbage() {
 fn one_corrupted_sync_byte() {
     let s = generate(2.0, |_, _| true);
     let mut bytes = s.bytes();
-    let k = s.packets.iter().enumerate().skip(100).find(|(_, p)| p.is_null()).unwrap().0;
+    let k = s
+        .packets
+        .iter()
+        .enumerate()
+        .skip(100)
+        .find(|(_, p)| p.is_null())
+        .unwrap()
+        .0;
     bytes[k * 188] = 0x07;
     let r = analyze(&bytes);
     assert_errors(&r, &[(SyncByteError, 1)]);
     assert_eq!(r.p1_error_count(), 1);
-    assert_eq!(r.packets as usize, s.packets.len() - 1, "the packet is dropped");
+    assert_eq!(
+        r.packets as usize,
+        s.packets.len() - 1,
+        "the packet is dropped"
+    );
 }
 
 // ---- 1.3 PAT ----
@@ -49,11 +62,21 @@ fn one_corrupted_sync_byte() {
 #[test]
 fn pat_missing_for_600_ms() {
     // PATs every 100 ms; none from 1.05 s to 1.6 s: one gap of about 600 ms.
-    let r = analyze(&generate(3.0, |s, item| !(item == Item::Pat && within(s, 1050.0, 1600.0))).bytes());
+    let r = analyze(
+        &generate(3.0, |s, item| {
+            !(item == Item::Pat && within(s, 1050.0, 1600.0))
+        })
+        .bytes(),
+    );
     assert_errors(&r, &[(PatError, 1)]);
     let gap = r.max_pat_interval_ms.unwrap();
     assert!((599.0..602.0).contains(&gap), "{gap}");
-    assert!(r.errors_of(PatError).next().unwrap().message.contains("PAT"));
+    assert!(r
+        .errors_of(PatError)
+        .next()
+        .unwrap()
+        .message
+        .contains("PAT"));
 }
 
 #[test]
@@ -61,24 +84,43 @@ fn pat_missing_at_the_end_is_overdue() {
     // The PAT stops at 1 s: reported once while the stream goes on, not per PCR.
     let r = analyze(&generate(4.0, |s, item| !(item == Item::Pat && s.ms() > 1000.0)).bytes());
     assert_errors(&r, &[(PatError, 1)]);
-    assert!(r.errors_of(PatError).next().unwrap().message.starts_with("no PAT for"));
+    assert!(r
+        .errors_of(PatError)
+        .next()
+        .unwrap()
+        .message
+        .starts_with("no PAT for"));
 }
 
 #[test]
 fn pat_with_wrong_table_id_or_scrambled() {
-    let r = analyze(&generate(1.0, |s, item| {
-        if item == Item::Pat && within(s, 500.0, 600.0) {
-            s.section(0, &long_section(0x02, 1, 0, 0, 0, &[0xE1, 0x00, 0xF0, 0x00]));
-            return false;
-        }
-        true
-    })
-    .bytes());
+    let r = analyze(
+        &generate(1.0, |s, item| {
+            if item == Item::Pat && within(s, 500.0, 600.0) {
+                s.section(
+                    0,
+                    &long_section(0x02, 1, 0, 0, 0, &[0xE1, 0x00, 0xF0, 0x00]),
+                );
+                return false;
+            }
+            true
+        })
+        .bytes(),
+    );
     assert_errors(&r, &[(PatError, 1)]);
-    assert!(r.errors_of(PatError).next().unwrap().message.contains("table_id 0x02"));
+    assert!(r
+        .errors_of(PatError)
+        .next()
+        .unwrap()
+        .message
+        .contains("table_id 0x02"));
 
     let mut s = generate(1.0, |_, _| true);
-    let k = s.packets.iter().rposition(|p| p.pid().value() == 0).unwrap();
+    let k = s
+        .packets
+        .iter()
+        .rposition(|p| p.pid().value() == 0)
+        .unwrap();
     s.packets[k].0[3] |= 0x80; // transport_scrambling_control '10'
     let r = analyze(&s.bytes());
     // A scrambled PAT is a PAT error and, with no CAT, a CAT error.
@@ -88,7 +130,10 @@ fn pat_with_wrong_table_id_or_scrambled() {
 // ---- 1.4 CC ----
 
 fn cc_run(ccs: &[u8]) -> Report {
-    let packets: Vec<TsPacket> = ccs.iter().map(|&cc| raw_packet(0x300, false, cc, &[0])).collect();
+    let packets: Vec<TsPacket> = ccs
+        .iter()
+        .map(|&cc| raw_packet(0x300, false, cc, &[0]))
+        .collect();
     analyze(&stream_bytes(&packets))
 }
 
@@ -105,15 +150,24 @@ fn continuity_counter_rules() {
     assert_errors(&cc_run(&[1, 2, 2, 3]), &[]);
     let r = cc_run(&[1, 2, 2, 2, 3]);
     assert_errors(&r, &[(ContinuityCountError, 1)]);
-    assert!(r.p1_errors[0].message.contains("3 times"), "{}", r.p1_errors[0].message);
+    assert!(
+        r.p1_errors[0].message.contains("3 times"),
+        "{}",
+        r.p1_errors[0].message
+    );
     // Null packets are not checked.
-    let nulls: Vec<TsPacket> = (0..10).map(|i| raw_packet(0x1FFF, false, i * 3, &[])).collect();
+    let nulls: Vec<TsPacket> = (0..10)
+        .map(|i| raw_packet(0x1FFF, false, i * 3, &[]))
+        .collect();
     assert_errors(&analyze(&stream_bytes(&nulls)), &[]);
 }
 
 #[test]
 fn discontinuity_indicator_excuses_a_jump() {
-    let mut packets: Vec<TsPacket> = [1u8, 2, 9, 10].iter().map(|&cc| raw_packet(0x300, false, cc, &[0])).collect();
+    let mut packets: Vec<TsPacket> = [1u8, 2, 9, 10]
+        .iter()
+        .map(|&cc| raw_packet(0x300, false, cc, &[0]))
+        .collect();
     // Give packet 2 an adaptation field with the discontinuity_indicator.
     let b = &mut packets[2].0;
     b[3] = 0x30 | 9;
@@ -127,17 +181,32 @@ fn discontinuity_indicator_excuses_a_jump() {
 #[test]
 fn packets_without_payload_must_repeat_the_cc() {
     let pcr_only = |cc| TsPacket::pcr_only(Pid::new(0x300), Pcr::new(0), cc, false);
-    let packets = vec![raw_packet(0x300, false, 4, &[0]), pcr_only(4), raw_packet(0x300, false, 5, &[0]), pcr_only(6)];
+    let packets = vec![
+        raw_packet(0x300, false, 4, &[0]),
+        pcr_only(4),
+        raw_packet(0x300, false, 5, &[0]),
+        pcr_only(6),
+    ];
     let r = analyze(&stream_bytes(&packets));
     assert_eq!(r.error_count(ContinuityCountError), 1);
-    assert!(r.errors_of(ContinuityCountError).next().unwrap().message.contains("without payload"));
+    assert!(r
+        .errors_of(ContinuityCountError)
+        .next()
+        .unwrap()
+        .message
+        .contains("without payload"));
 }
 
 // ---- 1.5 PMT ----
 
 #[test]
 fn pmt_interval_over_500_ms() {
-    let r = analyze(&generate(3.0, |s, item| !(item == Item::Pmt && within(s, 1050.0, 1800.0))).bytes());
+    let r = analyze(
+        &generate(3.0, |s, item| {
+            !(item == Item::Pmt && within(s, 1050.0, 1800.0))
+        })
+        .bytes(),
+    );
     assert_errors(&r, &[(PmtError, 1)]);
     let e = r.errors_of(PmtError).next().unwrap();
     assert_eq!(e.pid, Some(PMT_PID));
@@ -147,7 +216,11 @@ fn pmt_interval_over_500_ms() {
 #[test]
 fn scrambled_pmt() {
     let mut s = generate(1.0, |_, _| true);
-    let k = s.packets.iter().rposition(|p| p.pid().value() == PMT_PID).unwrap();
+    let k = s
+        .packets
+        .iter()
+        .rposition(|p| p.pid().value() == PMT_PID)
+        .unwrap();
     s.packets[k].0[3] |= 0xC0;
     let r = analyze(&s.bytes());
     assert_eq!(r.error_count(PmtError), 1);
@@ -214,17 +287,32 @@ fn crc_error() {
     );
     assert_errors(&r, &[(CrcError, 1)]);
     assert_eq!(r.errors_of(CrcError).next().unwrap().pid, Some(0x11));
-    assert_eq!(r.sdt.services[0].service_name, SERVICE_NAME, "the corrupt SDT was not used");
+    assert_eq!(
+        r.sdt.services[0].service_name, SERVICE_NAME,
+        "the corrupt SDT was not used"
+    );
 }
 
 // ---- 2.3 PCR ----
 
 #[test]
 fn pcr_interval_of_60_ms() {
-    let r = analyze(&generate(3.0, |s, item| !(item == Item::Pcr && within(s, 1990.0, 2030.0))).bytes());
+    let r = analyze(
+        &generate(3.0, |s, item| {
+            !(item == Item::Pcr && within(s, 1990.0, 2030.0))
+        })
+        .bytes(),
+    );
     assert_errors(&r, &[(PcrRepetitionError, 1)]);
-    assert!((59.0..62.0).contains(&r.max_pcr_interval_ms.unwrap()), "{:?}", r.max_pcr_interval_ms);
-    assert_eq!(r.errors_of(PcrRepetitionError).next().unwrap().pid, Some(PCR_PID));
+    assert!(
+        (59.0..62.0).contains(&r.max_pcr_interval_ms.unwrap()),
+        "{:?}",
+        r.max_pcr_interval_ms
+    );
+    assert_eq!(
+        r.errors_of(PcrRepetitionError).next().unwrap().pid,
+        Some(PCR_PID)
+    );
 }
 
 #[test]
@@ -241,7 +329,11 @@ fn pcr_jump_without_discontinuity_indicator() {
         );
         assert_errors(&r, &[(PcrDiscontinuityIndicatorError, 1)]);
         // Stream time stays continuous (estimated from bytes across the jump).
-        assert!((2975.0..3001.0).contains(&r.duration_ms.unwrap()), "{:?}", r.duration_ms);
+        assert!(
+            (2975.0..3001.0).contains(&r.duration_ms.unwrap()),
+            "{:?}",
+            r.duration_ms
+        );
         assert!((r.bitrate.overall_bps.unwrap() - RATE as f64).abs() < 1.0);
     }
 }
@@ -261,7 +353,15 @@ fn pcr_jump_with_discontinuity_indicator_is_fine() {
     );
     assert_errors(&r, &[]);
     assert_eq!(r.pid(PCR_PID).unwrap().discontinuity_indicators, 1);
-    assert_eq!(r.pid(PCR_PID).unwrap().pcr.as_ref().unwrap().discontinuities, 1);
+    assert_eq!(
+        r.pid(PCR_PID)
+            .unwrap()
+            .pcr
+            .as_ref()
+            .unwrap()
+            .discontinuities,
+        1
+    );
 }
 
 #[test]
@@ -280,14 +380,27 @@ fn pcr_off_by_2_us() {
     assert_errors(&r, &[(PcrAccuracyError, 1)]);
     let max = r.max_pcr_accuracy_error_ns.unwrap();
     assert!((1999.0..2001.0).contains(&max), "{max}");
-    assert_eq!(r.pid(PCR_PID).unwrap().pcr.as_ref().unwrap().accuracy_violations, 1);
+    assert_eq!(
+        r.pid(PCR_PID)
+            .unwrap()
+            .pcr
+            .as_ref()
+            .unwrap()
+            .accuracy_violations,
+        1
+    );
 }
 
 // ---- 2.5 PTS ----
 
 #[test]
 fn pts_repetition_over_700_ms() {
-    let r = analyze(&generate(3.0, |s, item| !(item == Item::Audio && within(s, 1000.0, 1800.0))).bytes());
+    let r = analyze(
+        &generate(3.0, |s, item| {
+            !(item == Item::Audio && within(s, 1000.0, 1800.0))
+        })
+        .bytes(),
+    );
     assert_errors(&r, &[(PtsError, 1)]);
     assert_eq!(r.errors_of(PtsError).next().unwrap().pid, Some(AUDIO_PID));
     assert!(r.pid(AUDIO_PID).unwrap().max_pts_interval_ms.unwrap() > 800.0);
@@ -297,7 +410,10 @@ fn pts_repetition_over_700_ms() {
 fn metadata_pts_exemption_is_configurable() {
     let bytes = clean(5.0);
     assert_errors(&analyze(&bytes), &[]);
-    let strict = AnalyzerConfig { pts_exempt_stream_types: vec![], ..AnalyzerConfig::default() };
+    let strict = AnalyzerConfig {
+        pts_exempt_stream_types: vec![],
+        ..AnalyzerConfig::default()
+    };
     let r = analyze_bytes(&bytes, strict);
     // ID3 every 2 s: each gap breaks 700 ms once the PID is judged.
     assert!(r.error_count(PtsError) >= 2, "{:?}", kinds(&r));
@@ -332,7 +448,11 @@ fn pts_statistics_handle_wrap_and_count_backwards_steps() {
 #[test]
 fn scrambled_without_cat() {
     let scramble = |s: &mut CbrStream| {
-        for p in s.packets.iter_mut().filter(|p| p.pid().value() == AUDIO_PID) {
+        for p in s
+            .packets
+            .iter_mut()
+            .filter(|p| p.pid().value() == AUDIO_PID)
+        {
             p.0[3] |= 0x80;
         }
     };
@@ -372,7 +492,10 @@ fn pat_and_pmt_versions_are_recorded() {
                 return false;
             }
             if item == Item::Pmt && s.ms() >= 500.0 {
-                s.section(PMT_PID, &pmt_section(PROGRAM, 7, PCR_PID, &[(0x0F, AUDIO_PID), (0x15, ID3_PID)]));
+                s.section(
+                    PMT_PID,
+                    &pmt_section(PROGRAM, 7, PCR_PID, &[(0x0F, AUDIO_PID), (0x15, ID3_PID)]),
+                );
                 return false;
             }
             true

@@ -96,7 +96,16 @@ fn mutated_streams_never_panic() {
 fn random_section(rng: &mut TestRng, table_id: u8) -> Vec<u8> {
     let body = rng.some_bytes(200);
     let len = 5 + body.len() + 4;
-    let mut s = vec![table_id, 0xB0 | (len >> 8) as u8, len as u8, 0, 1, 0xC1, 0, 0];
+    let mut s = vec![
+        table_id,
+        0xB0 | (len >> 8) as u8,
+        len as u8,
+        0,
+        1,
+        0xC1,
+        0,
+        0,
+    ];
     s.extend_from_slice(&body);
     let crc = crc32_mpeg2(&s);
     s.extend_from_slice(&crc.to_be_bytes());
@@ -120,7 +129,12 @@ fn well_formed_sections_and_tags_with_random_contents_never_panic() {
                     let mut tag = b"ID3".to_vec();
                     tag.push([3u8, 4][rng.below(2)]);
                     tag.extend(rng.some_bytes(300));
-                    let pes = crate::ts::parser::testkit::pes_packet(0xBD, Some(rng.next_u64() >> 31), None, &tag);
+                    let pes = crate::ts::parser::testkit::pes_packet(
+                        0xBD,
+                        Some(rng.next_u64() >> 31),
+                        None,
+                        &tag,
+                    );
                     s.pes(ID3_PID, &pes);
                 }
                 Item::Audio => {
@@ -130,7 +144,9 @@ fn well_formed_sections_and_tags_with_random_contents_never_panic() {
                     }
                     s.pes(AUDIO_PID, &pes);
                 }
-                Item::Pcr => s.pcr_value(crate::ts::time::Pcr::new(rng.next_u64()), rng.below(2) == 0),
+                Item::Pcr => {
+                    s.pcr_value(crate::ts::time::Pcr::new(rng.next_u64()), rng.below(2) == 0)
+                }
             }
             false
         });

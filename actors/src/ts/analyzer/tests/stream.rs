@@ -73,12 +73,14 @@ impl CbrStream {
 
     pub(super) fn section(&mut self, pid: u16, section: &[u8]) {
         let mut cc = *self.cc(pid);
-        self.packets.extend(packetize_section(Pid::new(pid), section, &mut cc));
+        self.packets
+            .extend(packetize_section(Pid::new(pid), section, &mut cc));
         *self.cc(pid) = cc;
     }
     pub(super) fn pes(&mut self, pid: u16, pes: &[u8]) {
         let mut cc = *self.cc(pid);
-        self.packets.extend(packetize_pes(Pid::new(pid), pes, &mut cc));
+        self.packets
+            .extend(packetize_pes(Pid::new(pid), pes, &mut cc));
         *self.cc(pid) = cc;
     }
     /// A PCR-only packet (no payload: the CC repeats) carrying the slot's exact time.
@@ -88,7 +90,12 @@ impl CbrStream {
     }
     pub(super) fn pcr_value(&mut self, pcr: Pcr, discontinuity: bool) {
         let cc = *self.cc(PCR_PID);
-        self.packets.push(TsPacket::pcr_only(Pid::new(PCR_PID), pcr, cc, discontinuity));
+        self.packets.push(TsPacket::pcr_only(
+            Pid::new(PCR_PID),
+            pcr,
+            cc,
+            discontinuity,
+        ));
     }
     pub(super) fn null(&mut self) {
         self.packets.push(TsPacket::null());
@@ -102,14 +109,33 @@ impl CbrStream {
                 let s = pmt_section(PROGRAM, self.pmt_version, PCR_PID, &self.pmt_streams);
                 self.section(PMT_PID, &s);
             }
-            Item::Sdt => self.section(0x11, &sdt_section(1, 2, 0, &[(PROGRAM, 0x02, "headend", SERVICE_NAME)])),
+            Item::Sdt => self.section(
+                0x11,
+                &sdt_section(1, 2, 0, &[(PROGRAM, 0x02, "headend", SERVICE_NAME)]),
+            ),
             Item::Eit => {
                 let n = (self.ms() / 4000.0) as u16;
                 let start = [0xC0, 0x79, 0x12, 0x45, 0x00];
                 let present = format!("Song {n}");
                 let following = format!("Song {}", n + 1);
-                self.section(0x12, &eit_pf_section(PROGRAM, n as u8, 0, Some((n, start, [0, 0x04, 0], &present, "now"))));
-                self.section(0x12, &eit_pf_section(PROGRAM, n as u8, 1, Some((n + 1, start, [0, 0x04, 0], &following, "next"))));
+                self.section(
+                    0x12,
+                    &eit_pf_section(
+                        PROGRAM,
+                        n as u8,
+                        0,
+                        Some((n, start, [0, 0x04, 0], &present, "now")),
+                    ),
+                );
+                self.section(
+                    0x12,
+                    &eit_pf_section(
+                        PROGRAM,
+                        n as u8,
+                        1,
+                        Some((n + 1, start, [0, 0x04, 0], &following, "next")),
+                    ),
+                );
             }
             Item::Audio => {
                 let pts = self.pts_now();
