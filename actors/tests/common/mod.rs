@@ -124,9 +124,18 @@ pub struct Node {
 impl Node {
     pub async fn start(channels: Vec<ChannelSpec>) -> Node {
         let state = tempfile::tempdir().unwrap();
-        let args = PlayoutArgs { channels, data_dir: state.path().into(), clock: Arc::new(MonotonicClock::new()) };
-        let (supervisor, _) = Actor::spawn(None, PlayoutSupervisor, args).await.unwrap();
+        let supervisor = Self::spawn(channels, state.path()).await;
         Node { supervisor, _state: state }
+    }
+
+    /// A node keeping its state in `dir` (for restart tests).
+    pub async fn start_in(channels: Vec<ChannelSpec>, dir: &Path) -> ActorRef<SupervisorMsg> {
+        Self::spawn(channels, dir).await
+    }
+
+    async fn spawn(channels: Vec<ChannelSpec>, dir: &Path) -> ActorRef<SupervisorMsg> {
+        let args = PlayoutArgs { channels, data_dir: dir.into(), clock: Arc::new(MonotonicClock::new()) };
+        Actor::spawn(None, PlayoutSupervisor, args).await.unwrap().0
     }
 
     pub async fn stop(self) {

@@ -171,11 +171,11 @@ fn default_node_id_is_valid() {
 fn pids_accept_hex_literals_and_partial_tables() {
     let toml = edit(
         "[channels.playlist]\nsource = { folder",
-        "[channels.pids]\npmt = 0x0200\nvideo = 0x1ffe\n[channels.playlist]\nsource = { folder",
+        "[channels.pids]\npmt = 0x0200\nvideo = 0x1fde\n[channels.playlist]\nsource = { folder",
     );
     let config = parse(&toml).unwrap();
     let pids = config.channels[0].pids;
-    assert_eq!((pids.pmt, pids.video), (0x0200, 0x1FFE));
+    assert_eq!((pids.pmt, pids.video), (0x0200, 0x1FDE));
     assert_eq!(
         (pids.pcr, pids.audio, pids.metadata),
         (0x01FF, 0x0101, 0x0102)
@@ -524,6 +524,21 @@ fn pid_checks() {
         }
     );
     assert!(msg.contains("PID 0x0100"), "{msg}");
+    // The PIDs playout derives per codec family must be free as well.
+    let toml = edit(
+        "[channels.playlist]\nsource = { items",
+        "[channels.pids]\nmetadata = 0x0110\n[channels.playlist]\nsource = { items",
+    );
+    let (issue, msg) = single(&toml);
+    assert_eq!(
+        issue,
+        ConfigIssue::DuplicatePid {
+            field: format!("{p}.video (+0x10 for MPEG-2 video)"),
+            other: format!("{p}.metadata"),
+            pid: 0x0110
+        }
+    );
+    assert!(msg.contains("MPEG-2 video"), "{msg}");
 }
 
 #[test]

@@ -186,19 +186,33 @@ fn channel_fields(c: &ChannelConfig, label: &str, issues: &mut Vec<ConfigIssue>)
 }
 
 fn pids(c: &ChannelConfig, label: &str, issues: &mut Vec<ConfigIssue>) {
-    let mut seen: Vec<(&str, u16)> = Vec::new();
-    for (name, pid) in c.pids.named() {
+    let mut seen: Vec<(String, u16)> = Vec::new();
+    let configured = c.pids.named().iter().map(|(n, p)| (n.to_string(), *p)).collect();
+    check_pids(configured, label, &mut seen, issues);
+    // Playout gives each codec family of a role its own PID: the role's PID for H.264 /
+    // AAC, +0x10 for MPEG-2 video / MPEG audio, +0x20 for HEVC / AC-3. Those must be
+    // free too (checked for bases that are valid themselves).
+    let mut derived = Vec::new();
+    for (role, base, families) in [("video", c.pids.video, ["MPEG-2 video", "HEVC"]), ("audio", c.pids.audio, ["MPEG audio", "AC-3"])] {
+        if !seen.iter().any(|(n, p)| n == role && *p == base) {
+            continue;
+        }
+        for (n, family) in families.iter().enumerate() {
+            derived.push((format!("{role} (+{:#x} for {family})", 0x10 * (n + 1)), base.saturating_add(0x10 * (n as u16 + 1))));
+        }
+    }
+    check_pids(derived, label, &mut seen, issues);
+}
+
+fn check_pids(pids: Vec<(String, u16)>, label: &str, seen: &mut Vec<(String, u16)>, issues: &mut Vec<ConfigIssue>) {
+    for (name, pid) in pids {
         let field = format!("{label}.pids.{name}");
         if pid <= 0x001F || pid == 0x1FFF {
             issues.push(ConfigIssue::ReservedPid { field, pid });
         } else if pid > 0x1FFE {
             issues.push(ConfigIssue::PidOutOfRange { field, pid });
         } else if let Some((other, _)) = seen.iter().find(|(_, p)| *p == pid) {
-            issues.push(ConfigIssue::DuplicatePid {
-                field,
-                other: format!("{label}.pids.{other}"),
-                pid,
-            });
+            issues.push(ConfigIssue::DuplicatePid { field, other: format!("{label}.pids.{other}"), pid });
         } else {
             seen.push((name, pid));
         }

@@ -149,6 +149,7 @@ impl Analyzer {
                 }
             }
         }
+        late.sort();
         for (pid, gap) in late {
             self.record(ErrorKind::PcrRepetitionError, pid, index, || {
                 format!(

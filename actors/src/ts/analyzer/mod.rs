@@ -231,7 +231,8 @@ impl Analyzer {
         self.reader.finish();
         self.drain_reader();
         let index = self.packet_index;
-        let pids: Vec<Pid> = self.pids.keys().copied().collect();
+        let mut pids: Vec<Pid> = self.pids.keys().copied().collect();
+        pids.sort();
         for pid in pids {
             if let Some(asm) = self.pids.get_mut(&pid).and_then(|s| s.metadata.as_mut()) {
                 asm.flush();

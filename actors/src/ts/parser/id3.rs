@@ -9,7 +9,7 @@ pub struct Id3Tag {
     /// 3 or 4.
     pub major_version: u8,
     /// Text frames in tag order: (frame id, text). Several values in one frame (v2.4)
-    /// are joined with '/'. A TXXX frame is listed as "TXXX:<description>".
+    /// are joined with '/'. A TXXX frame is listed as `TXXX:<description>`.
     pub text_frames: Vec<(String, String)>,
 }
 

@@ -296,23 +296,20 @@ fn crc_error() {
 // ---- 2.3 PCR ----
 
 #[test]
-fn pcr_interval_of_60_ms() {
-    let r = analyze(
-        &generate(3.0, |s, item| {
-            !(item == Item::Pcr && within(s, 1990.0, 2030.0))
-        })
-        .bytes(),
-    );
+fn pcr_interval_of_50_ms() {
+    // PCRs every 25 ms; the one due at 2 s is left out: one 50 ms gap.
+    let mut schedule = standard_schedule();
+    schedule[0] = (Item::Pcr, 25.0);
+    let s = generate_with(CbrStream::new(), &schedule, 3.0, |s, item| {
+        !(item == Item::Pcr && within(s, 1995.0, 2010.0))
+    });
+    let r = analyze(&s.bytes());
     assert_errors(&r, &[(PcrRepetitionError, 1)]);
-    assert!(
-        (59.0..62.0).contains(&r.max_pcr_interval_ms.unwrap()),
-        "{:?}",
-        r.max_pcr_interval_ms
-    );
-    assert_eq!(
-        r.errors_of(PcrRepetitionError).next().unwrap().pid,
-        Some(PCR_PID)
-    );
+    let max = r.max_pcr_interval_ms.unwrap();
+    assert!((49.0..51.6).contains(&max), "{max}"); // give or take a packet slot
+    let e = r.errors_of(PcrRepetitionError).next().unwrap();
+    assert_eq!(e.pid, Some(PCR_PID));
+    assert!(e.message.contains("ms between PCRs"), "{}", e.message);
 }
 
 #[test]
