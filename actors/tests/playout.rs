@@ -5,20 +5,12 @@
 mod common;
 
 use common::{describe, status, wait_for_entry, Node};
-
-use common::wait_for;
-use headend_actors::playout::actor::{actor_name, ChannelMsg, ChannelStatus, NowPlaying};
 use headend_actors::playout::capture::{ts_bytes, Capture};
-use headend_actors::playout::clock::MonotonicClock;
-use headend_actors::playout::spec::ChannelSpec;
-use headend_actors::playout::supervisor::{PlayoutArgs, PlayoutSupervisor, SupervisorMsg};
-use headend_actors::ts::analyzer::{analyze_bytes, analyze_file, AnalyzerConfig, Report};
+use headend_actors::ts::analyzer::{analyze_bytes, analyze_file, AnalyzerConfig};
 use headend_actors::ts::pes::{find_timestamps, read_timestamp};
 use headend_actors::ts::{Pts, TsPacket};
-use ractor::{Actor, ActorRef};
 use std::net::Ipv4Addr;
 use std::path::Path;
-use std::sync::Arc;
 use std::time::Duration;
 
 fn ffmpeg_decode_errors(path: &Path) -> String {

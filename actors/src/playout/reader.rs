@@ -72,6 +72,8 @@ impl StreamSelection {
 /// How many packets from the start of an item may pass before its PAT and PMT.
 pub const PROGRAM_SEARCH_PACKETS: u64 = 20_000;
 
+use crate::ts::parser::{Pat, Pmt, SectionAssembler};
+
 fn has_descriptor(descriptors: &[(u8, Vec<u8>)], tag: u8) -> bool {
     descriptors.iter().any(|(t, _)| *t == tag)
 }
@@ -87,68 +89,29 @@ pub fn role_of_stream_type(stream_type: u8, descriptors: &[(u8, Vec<u8>)]) -> Op
     }
 }
 
-/// The first section in a PUSI packet's payload, when it is wholly in the packet (item
-/// PAT/PMT sections are short).
-fn section_in_packet(p: &TsPacket) -> Option<&[u8]> {
-    if !p.pusi() {
-        return None;
-    }
-    let payload = p.payload();
-    let pointer = *payload.first()? as usize;
-    let s = payload.get(1 + pointer..)?;
-    let len = ((*s.get(1)? as usize & 0x0F) << 8) | *s.get(2)? as usize;
-    let section = s.get(..3 + len)?;
-    (crate::ts::crc::crc32_mpeg2(section) == 0 && len >= 9).then_some(section)
-}
-
-/// The PMT PID of the first program in a PAT section.
-fn first_program_pmt(pat: &[u8]) -> Option<Pid> {
-    let body = &pat[8..pat.len() - 4];
-    body.chunks_exact(4)
-        .find(|c| u16::from_be_bytes([c[0], c[1]]) != 0)
-        .map(|c| Pid::new(u16::from_be_bytes([c[2], c[3]])))
-}
-
-/// Parses a PMT section into the streams headend keeps (the first video and the first
-/// audio stream) and the names of those it cannot carry.
-fn select_streams(pmt: &[u8]) -> Option<(StreamSelection, Vec<String>)> {
-    if pmt[0] != 0x02 {
-        return None;
-    }
-    let end = pmt.len() - 4;
-    let pcr_pid = Pid::new(u16::from_be_bytes([pmt[8], pmt[9]]));
-    let info_len = (u16::from_be_bytes([pmt[10], pmt[11]]) & 0x0FFF) as usize;
-    let mut at = 12 + info_len;
+/// The streams headend keeps from a PMT (the first video and the first audio stream)
+/// and the names of those it cannot carry.
+fn select_streams(pmt: &Pmt) -> (StreamSelection, Vec<String>) {
     let mut streams: Vec<(Pid, StreamFacts)> = Vec::new();
     let mut unsupported = Vec::new();
-    while at + 5 <= end {
-        let stream_type = pmt[at];
-        let pid = Pid::new(u16::from_be_bytes([pmt[at + 1], pmt[at + 2]]));
-        let es_len = (u16::from_be_bytes([pmt[at + 3], pmt[at + 4]]) & 0x0FFF) as usize;
-        let es = pmt.get(at + 5..at + 5 + es_len)?;
-        let mut descriptors = Vec::new();
-        let mut d = 0;
-        while d + 2 <= es.len() {
-            let (tag, len) = (es[d], es[d + 1] as usize);
-            let body = es.get(d + 2..d + 2 + len)?;
-            descriptors.push((tag, body.to_vec()));
-            d += 2 + len;
-        }
-        match role_of_stream_type(stream_type, &descriptors) {
+    for es in &pmt.streams {
+        let mut descriptors: Vec<(u8, Vec<u8>)> = es.descriptors.iter().map(|d| (d.tag, d.data.clone())).collect();
+        match role_of_stream_type(es.stream_type, &descriptors) {
             Some(role) if !streams.iter().any(|(_, s)| s.role == role) => {
                 // Keep descriptors that describe the stream itself (language, AC-3,
                 // registration); drop ones that point at other PIDs or services.
                 descriptors.retain(|(t, _)| matches!(t, 0x05 | 0x0A | 0x52 | 0x6A | 0x7A | 0x7C));
-                streams.push((pid, StreamFacts { role, stream_type, descriptors }));
+                streams.push((es.pid, StreamFacts { role, stream_type: es.stream_type, descriptors }));
             }
             Some(_) => {}
-            None if stream_type == 0x15 || stream_type == 0x05 || stream_type == 0x06 => {}
-            None => unsupported.push(format!("stream type 0x{stream_type:02X} on PID {pid}")),
+            // Metadata, private sections and private data without a known audio
+            // descriptor are left out quietly.
+            None if matches!(es.stream_type, 0x05 | 0x06 | 0x15) => {}
+            None => unsupported.push(format!("stream type 0x{:02X} on PID {}", es.stream_type, es.pid)),
         }
-        at += 5 + es_len;
     }
     streams.sort_by_key(|(_, s)| s.role);
-    Some((StreamSelection { pcr_pid, streams }, unsupported))
+    (StreamSelection { pcr_pid: pmt.pcr_pid, streams }, unsupported)
 }
 
 /// One content packet of an item with its due time.
@@ -228,25 +191,39 @@ impl PacketFile {
     }
 }
 
-/// Finds the item's program and the streams to keep.
+/// Finds the item's program (the first in its PAT) and the streams to keep.
 fn find_program(file: &mut PacketFile) -> Result<StreamSelection, ItemError> {
-    let mut pmt_pid = None;
+    let mut pat = SectionAssembler::new(PAT_PID);
+    let mut pmt: Option<SectionAssembler> = None;
     while let Some(p) = file.next()? {
         if file.index > PROGRAM_SEARCH_PACKETS {
             break;
         }
-        match pmt_pid {
-            None if p.pid() == PAT_PID => pmt_pid = section_in_packet(&p).filter(|s| s[0] == 0).and_then(first_program_pmt),
-            Some(pid) if p.pid() == pid => {
-                let Some((sel, unsupported)) = section_in_packet(&p).and_then(select_streams) else { continue };
-                if sel.streams.is_empty() {
-                    let detail = if unsupported.is_empty() { "no audio or video stream".to_string() } else { unsupported.join(", ") };
-                    return Err(ItemError::UnsupportedCodec { path: file.path.clone(), detail });
+        match &mut pmt {
+            None if p.pid() == PAT_PID => {
+                pat.push(&p);
+                while let Ok(Some(section)) = pat.next_section() {
+                    let first = Pat::parse(&section).ok().and_then(|t| t.programs.first().map(|(_, pid)| *pid));
+                    if let Some(pid) = first {
+                        pmt = Some(SectionAssembler::new(pid));
+                        break;
+                    }
                 }
-                if !unsupported.is_empty() {
-                    tracing::debug!(path = %file.path.display(), "dropping streams: {}", unsupported.join(", "));
+            }
+            Some(asm) if p.pid() == asm.pid() => {
+                asm.push(&p);
+                while let Ok(Some(section)) = asm.next_section() {
+                    let Ok(table) = Pmt::parse(&section) else { continue };
+                    let (sel, unsupported) = select_streams(&table);
+                    if sel.streams.is_empty() {
+                        let detail = if unsupported.is_empty() { "no audio or video stream".to_string() } else { unsupported.join(", ") };
+                        return Err(ItemError::UnsupportedCodec { path: file.path.clone(), detail });
+                    }
+                    if !unsupported.is_empty() {
+                        tracing::debug!(path = %file.path.display(), "dropping streams: {}", unsupported.join(", "));
+                    }
+                    return Ok(sel);
                 }
-                return Ok(sel);
             }
             _ => {}
         }
