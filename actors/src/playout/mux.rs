@@ -203,7 +203,7 @@ impl ChannelMux {
         let rate = self.schedule.mux_rate;
         let c = self.cadence;
         self.enqueue_tables(k);
-        if k % c.pcr_every == 0 {
+        if k.is_multiple_of(c.pcr_every) {
             return TsPacket::pcr_only(self.tables.spec().pids.pcr, rate.pcr_of_packet(k), 0, false);
         }
         if let Some(p) = self.queue.pop_front() {

@@ -184,7 +184,7 @@ fn run(
         for e in mux.drain_events() {
             events(PacerEvent::Mux(e));
         }
-        if sent % progress_every == 0 {
+        if sent.is_multiple_of(progress_every) {
             events(PacerEvent::Progress { k: mux.position(), datagrams: sent });
         }
     }

@@ -62,6 +62,7 @@ impl ChannelTables {
             transport_stream_id: self.spec.transport_stream_id,
             version: 0,
             programs: vec![(self.spec.program_number, self.spec.pids.pmt)],
+            network_pid: None,
         };
         Self::one_packet(crate::ts::packet::PAT_PID, &pat.section(), cc, "PAT")
     }

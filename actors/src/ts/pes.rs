@@ -12,8 +12,10 @@ pub struct PesTimestamps {
     pub dts_at: Option<usize>,
 }
 
-/// Stream ids without the optional PES header (ISO/IEC 13818-1 2.4.3.7).
-fn has_optional_header(stream_id: u8) -> bool {
+/// Whether PES packets of `stream_id` carry the optional header (all but
+/// program_stream_map, padding, private_stream_2, ECM, EMM, DSMCC, H.222.1 type E and
+/// the directory; ISO/IEC 13818-1 2.4.3.7).
+pub fn has_optional_header(stream_id: u8) -> bool {
     !matches!(stream_id, 0xBC | 0xBE | 0xBF | 0xF0 | 0xF1 | 0xF2 | 0xF8 | 0xFF)
 }
 
@@ -47,7 +49,7 @@ pub fn find_timestamps(pes: &[u8]) -> Option<PesTimestamps> {
     })
 }
 
-/// Reads a 5-byte PTS/DTS field.
+/// Reads a 5-byte PTS/DTS field (marker bits are not enforced).
 pub fn read_timestamp(b: &[u8]) -> Pts {
     let v = (((b[0] >> 1) & 0x07) as u64) << 30
         | (b[1] as u64) << 22

@@ -26,23 +26,24 @@ pub mod table_id {
     pub const EIT_PF_ACTUAL: u8 = 0x4E;
 }
 
-/// A descriptor: tag and body (the length byte is written from the body).
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A descriptor: tag and body (the length byte is written from the body). One type
+/// for both sides: writers build it, `ts::parser` reads it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Descriptor {
     pub tag: u8,
-    pub body: Vec<u8>,
+    pub data: Vec<u8>,
 }
 
 impl Descriptor {
     /// Descriptor bodies longer than 255 bytes are a programming error.
-    pub fn new(tag: u8, body: Vec<u8>) -> Self {
-        assert!(body.len() <= 255, "descriptor 0x{tag:02X} body is {} bytes", body.len());
-        Descriptor { tag, body }
+    pub fn new(tag: u8, data: Vec<u8>) -> Self {
+        assert!(data.len() <= 255, "descriptor 0x{tag:02X} body is {} bytes", data.len());
+        Descriptor { tag, data }
     }
     pub fn write(&self, out: &mut Vec<u8>) {
         out.push(self.tag);
-        out.push(self.body.len() as u8);
-        out.extend_from_slice(&self.body);
+        out.push(self.data.len() as u8);
+        out.extend_from_slice(&self.data);
     }
     /// ISO 639 language descriptor (0x0A) with audio type 0 (undefined).
     pub fn language(code: &[u8; 3]) -> Self {
@@ -106,13 +107,17 @@ pub fn long_section(
 pub struct Pat {
     pub transport_stream_id: u16,
     pub version: u8,
+    /// Programs in table order, program_number 0 (the network PID) excluded.
     pub programs: Vec<(u16, Pid)>,
+    /// The NIT PID, listed as program_number 0 when present.
+    pub network_pid: Option<Pid>,
 }
 
 impl Pat {
     pub fn section(&self) -> Vec<u8> {
-        let mut body = Vec::with_capacity(self.programs.len() * 4);
-        for (number, pid) in &self.programs {
+        let mut body = Vec::with_capacity(self.programs.len() * 4 + 4);
+        let network = self.network_pid.map(|pid| (0u16, pid));
+        for (number, pid) in network.iter().chain(&self.programs) {
             body.extend_from_slice(&number.to_be_bytes());
             body.extend_from_slice(&(0xE000 | pid.value()).to_be_bytes());
         }
@@ -170,7 +175,7 @@ mod tests {
     fn pat_bytes_match_reference() {
         // A single program 1 on PMT PID 0x1000, TSID 1, version 0: the same bytes the
         // FFmpeg muxer writes for its default PAT.
-        let pat = Pat { transport_stream_id: 1, version: 0, programs: vec![(1, Pid::new(0x1000))] };
+        let pat = Pat { transport_stream_id: 1, version: 0, programs: vec![(1, Pid::new(0x1000))], network_pid: None };
         let s = pat.section();
         assert_eq!(&s[..12], &[0x00, 0xB0, 0x0D, 0x00, 0x01, 0xC1, 0x00, 0x00, 0x00, 0x01, 0xF0, 0x00]);
         assert_eq!(crc32_mpeg2(&s), 0);

@@ -4,6 +4,7 @@ use std::collections::VecDeque;
 
 use super::ParseError;
 use crate::ts::packet::{Pid, TsPacket};
+use crate::ts::pes::{has_optional_header, read_timestamp as timestamp};
 use crate::ts::time::Pts;
 
 /// The fields of a PES header the analyzer needs.
@@ -19,24 +20,6 @@ pub struct PesHeader {
     pub header_len: usize,
 }
 
-/// Stream ids that have no optional PES header (program_stream_map, padding,
-/// private_stream_2, ECM, EMM, DSMCC, H.222.1 type E, directory).
-fn has_optional_header(stream_id: u8) -> bool {
-    !matches!(
-        stream_id,
-        0xBC | 0xBE | 0xBF | 0xF0 | 0xF1 | 0xF2 | 0xF8 | 0xFF
-    )
-}
-
-/// A 33-bit timestamp from its 5-byte field (marker bits are not enforced).
-fn timestamp(b: &[u8]) -> Pts {
-    let v = (((b[0] >> 1) & 0x07) as u64) << 30
-        | (b[1] as u64) << 22
-        | ((b[2] >> 1) as u64) << 15
-        | (b[3] as u64) << 7
-        | (b[4] >> 1) as u64;
-    Pts::new(v)
-}
 
 impl PesHeader {
     /// Reads the header at the start of `b` (the payload of a PUSI packet, or a whole

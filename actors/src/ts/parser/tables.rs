@@ -6,12 +6,7 @@ use super::text::{bcd_duration_secs, decode_dvb_text, mjd_bcd_to_unix};
 use super::{be_u16, slice, tail, ParseError};
 use crate::ts::packet::Pid;
 
-/// A descriptor as found in a descriptor loop: tag and body.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct Descriptor {
-    pub tag: u8,
-    pub data: Vec<u8>,
-}
+pub use crate::ts::psi::{Descriptor, Pat, Pmt, PmtStream};
 
 impl Descriptor {
     /// Reads a whole descriptor loop.
@@ -55,17 +50,6 @@ fn length12(b: &[u8], at: usize, what: &'static str) -> Result<usize, ParseError
     Ok((be_u16(b, at, what)? & 0x0FFF) as usize)
 }
 
-/// Program association table (one section of it).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Pat {
-    pub transport_stream_id: u16,
-    pub version: u8,
-    /// Programs in table order, program_number 0 (the network PID) excluded.
-    pub programs: Vec<(u16, Pid)>,
-    /// The NIT PID from program_number 0, when listed.
-    pub network_pid: Option<Pid>,
-}
-
 impl Pat {
     pub fn parse(section: &Section) -> Result<Pat, ParseError> {
         expect_table(section, "PAT", &[0x00])?;
@@ -95,25 +79,6 @@ impl Pat {
             network_pid,
         })
     }
-}
-
-/// One elementary stream of a PMT.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PmtStream {
-    pub stream_type: u8,
-    pub pid: Pid,
-    pub descriptors: Vec<Descriptor>,
-}
-
-/// Program map table.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Pmt {
-    pub program_number: u16,
-    pub version: u8,
-    /// 0x1FFF when the program has no PCR.
-    pub pcr_pid: Pid,
-    pub program_descriptors: Vec<Descriptor>,
-    pub streams: Vec<PmtStream>,
 }
 
 impl Pmt {
