@@ -1,5 +1,6 @@
 //! The headend node: configuration, the HTTP API, and running channels.
 
+pub mod check;
 pub mod config;
 pub mod demo;
 pub mod http;

@@ -28,10 +28,11 @@ enum Command {
         #[arg(long, default_value = "127.0.0.1:8080")]
         http_listen: std::net::SocketAddr,
     },
-    /// Check a configuration file and print the effective configuration.
+    /// Check a configuration file, probe every item at its channel's mux rate, and
+    /// print the effective configuration.
     CheckConfig {
         file: PathBuf,
-        /// Do not check that playlist folders and items exist (for a config meant for
+        /// Do not check or probe playlist folders and items (for a config meant for
         /// another machine).
         #[arg(long)]
         skip_paths: bool,
@@ -61,6 +62,14 @@ fn main() -> anyhow::Result<()> {
             if !skip_paths {
                 if let Err(e) = config.validate_paths() {
                     eprintln!("{e}");
+                    std::process::exit(2);
+                }
+                let (checked, problems) = headend_node::check::probe_items(&config);
+                for p in &problems {
+                    eprintln!("{}: channel {:?}: {}", file.display(), p.channel, p.message);
+                }
+                if !problems.is_empty() {
+                    eprintln!("{}: {} of {checked} items cannot be played", file.display(), problems.len());
                     std::process::exit(2);
                 }
             }

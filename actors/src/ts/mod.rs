@@ -11,6 +11,8 @@ pub mod packet;
 pub mod parser;
 pub mod pes;
 pub mod psi;
+#[cfg(test)]
+mod roundtrip;
 pub mod si;
 pub mod time;
 
