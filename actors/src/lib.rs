@@ -4,3 +4,4 @@
 pub mod ts;
 pub mod encode;
 pub mod playout;
+pub mod sync;
