@@ -1,0 +1,271 @@
+//! The markdown report of a playout bench, and writing it into the README between
+//! markers.
+
+use crate::jitter::percentile;
+use crate::scenario::{RunResult, Tool};
+use crate::PlayoutBench;
+use anyhow::Context;
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::Path;
+use std::process::Command;
+
+pub const BEGIN: &str = "<!-- headend-bench playout results: begin (written by `headend-bench playout --write-readme`) -->";
+pub const END: &str = "<!-- headend-bench playout results: end -->";
+
+/// Targets from the issue.
+const TARGET_CHANNELS: usize = 100;
+const TARGET_P99_MS: f64 = 1.0;
+const TARGET_DF_MS: f64 = 2.0;
+const TARGET_CPU_SHARE_OF_FFMPEG: f64 = 0.2;
+
+/// The command as it would be typed in the workspace.
+pub fn command_line() -> String {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    format!("cargo run --release -p headend-bench -- {}", args.join(" "))
+}
+
+/// Figures of one run, pooled over its captured streams.
+struct Summary<'a> {
+    run: &'a RunResult,
+    /// Median stream's measured rate, Mbit/s.
+    rate_mbps: Option<f64>,
+    p50_ms: Option<f64>,
+    p99_ms: Option<f64>,
+    max_ms: Option<f64>,
+    df_median_ms: Option<f64>,
+    df_worst_ms: Option<f64>,
+    p1: u64,
+    p2: u64,
+    errors: BTreeMap<String, u64>,
+}
+
+fn median(mut v: Vec<f64>) -> Option<f64> {
+    v.sort_by(f64::total_cmp);
+    percentile(&v, 50.0)
+}
+
+fn summarize(run: &RunResult) -> Summary<'_> {
+    let mut all: Vec<f64> = run.streams.iter().flat_map(|s| s.deviation.sorted_ms.iter().copied()).collect();
+    all.sort_by(f64::total_cmp);
+    let dfs: Vec<f64> = run.streams.iter().filter_map(|s| s.mdi_df_max_ms).collect();
+    let mut errors = BTreeMap::new();
+    for s in &run.streams {
+        for (kind, n) in &s.errors {
+            *errors.entry(format!("{} {kind:?}", kind.tr101290_id())).or_insert(0) += n;
+        }
+    }
+    Summary {
+        run,
+        rate_mbps: median(run.streams.iter().filter(|s| s.deviation.rate_bps > 0.0).map(|s| s.deviation.rate_bps / 1e6).collect()),
+        p50_ms: percentile(&all, 50.0),
+        p99_ms: percentile(&all, 99.0),
+        max_ms: all.last().copied(),
+        df_worst_ms: dfs.iter().copied().max_by(f64::total_cmp),
+        df_median_ms: median(dfs),
+        p1: run.streams.iter().map(|s| s.p1_errors).sum(),
+        p2: run.streams.iter().map(|s| s.p2_errors).sum(),
+        errors,
+    }
+}
+
+fn ms(v: Option<f64>) -> String {
+    match v {
+        Some(v) if v < 10.0 => format!("{v:.2}"),
+        Some(v) => format!("{v:.1}"),
+        None => "–".into(),
+    }
+}
+
+fn shell(cmd: &str, args: &[&str]) -> String {
+    Command::new(cmd)
+        .args(args)
+        .output()
+        .ok()
+        .map(|o| String::from_utf8_lossy(&o.stdout).lines().next().unwrap_or("").trim().to_string())
+        .unwrap_or_default()
+}
+
+fn machine() -> String {
+    let cpus = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let model = cpuinfo
+        .lines()
+        .find_map(|l| l.strip_prefix("model name").and_then(|r| r.split_once(':')).map(|(_, m)| m.trim().to_string()))
+        .unwrap_or_else(|| "unknown CPU".into());
+    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+    let ffmpeg = shell("ffmpeg", &["-version"]);
+    let ffmpeg = ffmpeg.split_whitespace().nth(2).unwrap_or("?");
+    let multicat = shell("dpkg-query", &["-W", "-f", "${Version}", "multicat"]);
+    format!("nproc {cpus}, {model}, Linux {}; ffmpeg {ffmpeg}, multicat {multicat}", kernel.trim())
+}
+
+/// The whole report.
+pub fn markdown(args: &PlayoutBench, command: &str, results: &[RunResult]) -> String {
+    let summaries: Vec<Summary> = results.iter().map(summarize).collect();
+    let mut md = String::new();
+    let w = &mut md;
+    let _ = writeln!(w, "- Command: `{command}`");
+    let _ = writeln!(w, "- Date: {}", shell("date", &["-u", "+%Y-%m-%d %H:%M UTC"]));
+    let _ = writeln!(w, "- Machine: {}", machine());
+    let _ = writeln!(
+        w,
+        "- Every channel: the same 10 s H.264 720p25 + AAC item, looped, as {:.1} Mbit/s CBR MPEG-TS, 7 × 188 bytes per UDP datagram, to its own group 239.255.200.x on loopback. Each run: {} s measured after every stream arrived and {} s of warm-up; runs one after the other.",
+        args.rate as f64 / 1e6,
+        args.seconds,
+        args.warmup
+    );
+    let _ = writeln!(w);
+    let _ = writeln!(w, "| tool | channels (captured) | CPU, % of one core | CPU s per channel-hour | user / sys % | start-up s | rate Mbit/s | jitter p50 / p99 / max ms | MDI DF ms median / worst stream | TR 101 290 P1 / P2 | rx drops | load before |");
+    let _ = writeln!(w, "|---|---|---|---|---|---|---|---|---|---|---|---|");
+    for s in &summaries {
+        let r = s.run;
+        let total = r.cpu.total_s().max(f64::EPSILON);
+        let _ = writeln!(
+            w,
+            "| {} | {} ({}) | {:.1} | {:.1} | {:.0} / {:.0} | {:.1} | {} | {} / {} / {} | {} / {} | {} / {} | {} | {:.2} |",
+            r.tool.name(),
+            r.channels,
+            r.streams.len(),
+            r.core_percent(),
+            r.cpu_per_channel_hour(),
+            r.cpu.user_s / total * 100.0,
+            r.cpu.sys_s / total * 100.0,
+            r.startup_s,
+            s.rate_mbps.map_or("–".into(), |v| format!("{v:.3}")),
+            ms(s.p50_ms),
+            ms(s.p99_ms),
+            ms(s.max_ms),
+            ms(s.df_median_ms),
+            ms(s.df_worst_ms),
+            s.p1,
+            s.p2,
+            r.rx_drops,
+            r.load_before,
+        );
+    }
+
+    let find = |tool: Tool| summaries.iter().find(|s| s.run.tool == tool);
+    let (ffmpeg, multicat) = (find(Tool::Ffmpeg), find(Tool::Multicat));
+    let headend: Vec<&Summary> = summaries.iter().filter(|s| s.run.tool == Tool::Headend).collect();
+    if !headend.is_empty() && (ffmpeg.is_some() || multicat.is_some()) {
+        let _ = writeln!(w, "\nRatios, headend ÷ the other tool (below 1: headend is better):\n");
+        let _ = writeln!(w, "| headend channels | CPU per channel ÷ ffmpeg | ÷ multicat | jitter p99 ÷ ffmpeg | ÷ multicat | MDI DF worst ÷ ffmpeg | ÷ multicat |");
+        let _ = writeln!(w, "|---|---|---|---|---|---|---|");
+        let ratio = |a: Option<f64>, b: Option<&Summary>, f: &dyn Fn(&Summary) -> Option<f64>| match (a, b.and_then(f)) {
+            (Some(a), Some(b)) if b > 0.0 => format!("{:.2}", a / b),
+            _ => "–".into(),
+        };
+        let cpu = |s: &Summary| Some(s.run.cpu_per_channel_hour());
+        for h in &headend {
+            let _ = writeln!(
+                w,
+                "| {} | {} | {} | {} | {} | {} | {} |",
+                h.run.channels,
+                ratio(cpu(h), ffmpeg, &cpu),
+                ratio(cpu(h), multicat, &cpu),
+                ratio(h.p99_ms, ffmpeg, &|s| s.p99_ms),
+                ratio(h.p99_ms, multicat, &|s| s.p99_ms),
+                ratio(h.df_worst_ms, ffmpeg, &|s| s.df_worst_ms),
+                ratio(h.df_worst_ms, multicat, &|s| s.df_worst_ms),
+            );
+        }
+    }
+
+    if headend.iter().any(|h| h.run.threads.is_some()) {
+        let _ = writeln!(w, "\nheadend's CPU by thread, % of one core (pacers: one `playout-*` thread per channel; runtime: tokio workers running the channel actors and, on the blocking pool, schedule extension):\n");
+        let _ = writeln!(w, "| channels | pacing threads | tokio runtime | other / exited | pacing µs per datagram |");
+        let _ = writeln!(w, "|---|---|---|---|---|");
+        for h in &headend {
+            let Some(t) = h.run.threads else { continue };
+            let pct = |c: crate::procs::CpuTime| c.total_s() / h.run.window_s * 100.0;
+            let datagrams = h.run.channels as f64 * h.run.window_s * datagrams_per_second(args.rate);
+            let _ = writeln!(
+                w,
+                "| {} | {:.1} | {:.1} | {:.1} | {:.1} |",
+                h.run.channels,
+                pct(t.pacers),
+                pct(t.runtime),
+                pct(t.other),
+                t.pacers.total_s() / datagrams * 1e6
+            );
+        }
+    }
+
+    let _ = writeln!(w, "\nTargets from the issue:\n");
+    let _ = writeln!(w, "| target | measured | met |");
+    let _ = writeln!(w, "|---|---|---|");
+    let yes = |ok: bool| if ok { "yes" } else { "**no**" };
+    if let Some(big) = headend.iter().filter(|h| h.run.channels >= TARGET_CHANNELS).min_by_key(|h| h.run.channels) {
+        let ok = big.run.core_percent() < 100.0 && big.p1 == 0;
+        let _ = writeln!(
+            w,
+            "| ≥ {TARGET_CHANNELS} channels at {:.0} Mbit/s on one core | {} channels: {:.0}% of one core, {} P1 errors | {} |",
+            args.rate as f64 / 1e6,
+            big.run.channels,
+            big.run.core_percent(),
+            big.p1,
+            yes(ok)
+        );
+    }
+    for h in &headend {
+        if let Some(p99) = h.p99_ms {
+            let _ = writeln!(w, "| p99 jitter ≤ {TARGET_P99_MS} ms ({} channels) | {} ms | {} |", h.run.channels, ms(Some(p99)), yes(p99 <= TARGET_P99_MS));
+        }
+    }
+    for h in &headend {
+        if let Some(df) = h.df_worst_ms {
+            let _ = writeln!(w, "| MDI DF ≤ {TARGET_DF_MS} ms ({} channels, worst stream) | {} ms | {} |", h.run.channels, ms(Some(df)), yes(df <= TARGET_DF_MS));
+        }
+    }
+    if let Some(f) = ffmpeg {
+        for h in &headend {
+            let share = h.run.cpu_per_channel_hour() / f.run.cpu_per_channel_hour();
+            let _ = writeln!(
+                w,
+                "| CPU per channel ≤ 1/5 of ffmpeg's ({} channels) | {:.2} of ffmpeg's | {} |",
+                h.run.channels,
+                share,
+                yes(share <= TARGET_CPU_SHARE_OF_FFMPEG)
+            );
+        }
+    }
+
+    let noted: Vec<&Summary> = summaries.iter().filter(|s| !s.errors.is_empty() || s.run.log_count > 0).collect();
+    if !noted.is_empty() {
+        let _ = writeln!(w, "\nErrors and log lines:\n");
+        for s in noted {
+            let kinds: Vec<String> = s.errors.iter().map(|(k, n)| format!("{k} × {n}")).collect();
+            let _ = writeln!(
+                w,
+                "- {} × {}: TR 101 290: {}; {} log line(s){}",
+                s.run.tool.name(),
+                s.run.channels,
+                if kinds.is_empty() { "none".into() } else { kinds.join(", ") },
+                s.run.log_count,
+                if s.run.log_lines.is_empty() { "" } else { ", first distinct:" }
+            );
+            for line in &s.run.log_lines {
+                let _ = writeln!(w, "  - `{}`", line.replace('`', "'"));
+            }
+        }
+    }
+    md
+}
+
+/// Datagrams per second of one channel at `rate`.
+fn datagrams_per_second(rate: u64) -> f64 {
+    rate as f64 / (7.0 * 188.0 * 8.0)
+}
+
+/// Replaces the text between the markers of `path` with `body` (appends a section with
+/// the markers when they are missing).
+pub fn write_readme(path: &Path, body: &str) -> anyhow::Result<()> {
+    let old = std::fs::read_to_string(path).unwrap_or_default();
+    let block = format!("{BEGIN}\n{body}\n{END}");
+    let new = match (old.find(BEGIN), old.find(END)) {
+        (Some(b), Some(e)) if b < e => format!("{}{block}{}", &old[..b], &old[e + END.len()..]),
+        _ => format!("{}\n## Latest results\n\n{block}\n", old.trim_end()),
+    };
+    std::fs::write(path, new).with_context(|| format!("writing {}", path.display()))
+}
