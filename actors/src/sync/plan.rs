@@ -119,7 +119,7 @@ mod tests {
     fn without_etags_size_and_time_decide() {
         let a = obj("a", 10, None, 100);
         let catalog = BTreeMap::from([("a".to_string(), known(&a, KnownState::Ready))]);
-        assert!(plan(&[a.clone()], &catalog).is_empty());
+        assert!(plan(std::slice::from_ref(&a), &catalog).is_empty());
         assert_eq!(plan(&[obj("a", 10, None, 101)], &catalog).len(), 1);
         assert_eq!(plan(&[obj("a", 11, None, 100)], &catalog).len(), 1);
     }
