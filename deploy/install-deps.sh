@@ -14,6 +14,16 @@ PACKAGES=(
   fonts-dejavu-core ffmpeg chromium chromium-headless-shell multicat iproute2 procps
 )
 
+# --- s3s-fs: the S3-compatible server the sync tests start (actors/tests/sync_s3.rs) ---
+# From crates.io with cargo, once: skipped when s3s-fs is already on PATH. 0.14.1 is the
+# newest release that builds with the project's Rust 1.95 (0.15 and later need 1.96); its
+# binary needs the `binary` feature. It comes before the apt part because that part
+# exits early when every package is present.
+if ! command -v s3s-fs >/dev/null 2>&1; then
+  echo "install-deps: installing s3s-fs (cargo install, a few minutes)"
+  cargo install s3s-fs --version 0.14.1 --locked --features binary
+fi
+
 missing=()
 for p in "${PACKAGES[@]}"; do
   if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then

@@ -12,6 +12,8 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 use tokio::io::AsyncWriteExt;
 
+const TEMP_NAME: crc::Crc<u64> = crc::Crc::<u64>::new(&crc::CRC_64_XZ);
+
 /// Limits for one transfer.
 #[derive(Debug, Clone)]
 pub struct TransferLimits {
@@ -55,6 +57,14 @@ pub struct Downloaded {
     pub sha256: String,
 }
 
+/// The temporary file a download to `target` is written to first: beside it, with
+/// headend's reserved prefix and a short fixed-length name, so any legal target name
+/// leaves a legal temporary name.
+pub fn temp_path(target: &Path) -> PathBuf {
+    let id = TEMP_NAME.checksum(target.as_os_str().as_encoded_bytes());
+    target.with_file_name(format!("{TEMP_PREFIX}{id:016x}"))
+}
+
 /// Free bytes for unprivileged users on the file system holding `dir`.
 pub fn free_bytes(dir: &Path) -> std::io::Result<u64> {
     let s = nix::sys::statvfs::statvfs(dir).map_err(std::io::Error::from)?;
@@ -81,13 +91,14 @@ pub async fn download(
         let (key, path) = (key.clone(), path.to_path_buf());
         move |source| TransferError::Io { key, path, source }
     };
-    tokio::fs::create_dir_all(&dir).await.map_err(io(&dir))?;
-    let free = free_bytes(&dir).map_err(io(&dir))?;
+    // Check the floor on the nearest existing ancestor before creating anything.
+    let existing = dir.ancestors().find(|a| a.exists()).unwrap_or(cache_root).to_path_buf();
+    let free = free_bytes(&existing).map_err(io(&existing))?;
     if free < object.size.saturating_add(limits.disk_floor_bytes) {
         return Err(TransferError::DiskFloor { key, dir, free, size: object.size, floor: limits.disk_floor_bytes });
     }
-    let name = target.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let temp = dir.join(format!("{TEMP_PREFIX}{name}"));
+    tokio::fs::create_dir_all(&dir).await.map_err(io(&dir))?;
+    let temp = temp_path(&target);
     let result = write_verified(store, location, object, &temp, expected_sha256, limits).await;
     let (bytes, sha256) = match result {
         Ok(v) => v,

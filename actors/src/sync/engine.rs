@@ -1,0 +1,428 @@
+//! One sync run for a channel: list the store under `<source>/<channel>/`, plan against
+//! the catalog, then for each item to fetch: mark it `Pending` (flushed), fetch its
+//! sidecars and the media (bounded parallelism, retries with exponential backoff and
+//! jitter, an optional total bandwidth cap shared by the parallel transfers), read its
+//! metadata, and record it `Ready` (or `Failed` with the reason) before sending the change
+//! event. Items gone from the store are deleted from the cache and the catalog, except
+//! while in use (on air).
+//!
+//! A store that cannot be reached leaves every `Ready` item as it was: the report says
+//! degraded, and the next run picks up where this one stopped.
+
+use super::catalog::{Catalog, CatalogEntry, EntryState};
+use super::items::{group, Item};
+use super::keys::CachePath;
+use super::metadata::{self, MediaInfo};
+use super::plan::{plan, Action, Known, RemoteObject};
+use super::report::{NoProgress, ObjectFailure, Progress, SyncEvent, SyncReport};
+use super::retry::with_retry;
+pub use super::retry::RetryPolicy;
+use super::source::{Source, SourceError};
+use super::transfer::{download, Downloaded, TransferError, TransferLimits};
+use futures::StreamExt;
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+use tokio::sync::mpsc::UnboundedSender;
+
+/// Largest `.sha256` sidecar read.
+const MAX_SHA256_SIDECAR: u64 = 4096;
+
+/// How a node syncs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SyncSettings {
+    /// The cache: items land at `<cache_root>/<key>`.
+    pub cache_root: PathBuf,
+    /// Transfers at once.
+    pub parallelism: usize,
+    pub max_object_bytes: u64,
+    /// Free space to keep on the cache's file system.
+    pub disk_floor_bytes: u64,
+    /// Total bandwidth cap, shared by the parallel transfers.
+    pub bandwidth_bytes_per_second: Option<u64>,
+    pub retry: RetryPolicy,
+}
+
+impl SyncSettings {
+    pub fn new(cache_root: impl Into<PathBuf>) -> Self {
+        SyncSettings {
+            cache_root: cache_root.into(),
+            parallelism: 4,
+            max_object_bytes: 20 << 30,
+            disk_floor_bytes: 1 << 30,
+            bandwidth_bytes_per_second: None,
+            retry: RetryPolicy::default(),
+        }
+    }
+}
+
+/// How a run talks to the rest of the node.
+#[derive(Clone)]
+pub struct SyncHooks {
+    /// True for a file the player is using: it is not deleted from under it.
+    pub in_use: Arc<dyn Fn(&Path) -> bool + Send + Sync>,
+    pub events: Option<UnboundedSender<SyncEvent>>,
+    pub progress: Arc<dyn Progress>,
+}
+
+impl Default for SyncHooks {
+    fn default() -> Self {
+        SyncHooks { in_use: Arc::new(|_| false), events: None, progress: Arc::new(NoProgress) }
+    }
+}
+
+impl std::fmt::Debug for SyncHooks {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SyncHooks").field("events", &self.events.is_some()).finish_non_exhaustive()
+    }
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+}
+
+struct Ctx<'a> {
+    source: &'a Source,
+    channel: &'a str,
+    catalog: &'a Catalog,
+    settings: &'a SyncSettings,
+    hooks: &'a SyncHooks,
+    limits: TransferLimits,
+    /// Set when the store stops answering: the remaining downloads are not tried.
+    store_down: AtomicBool,
+    listed: BTreeSet<&'a str>,
+}
+
+enum Outcome {
+    Ready { bytes: u64 },
+    Failed { reason: String },
+    Skipped,
+}
+
+/// A failure that says the store (or the way to it) is gone, not that an object is bad.
+fn store_outage(e: &object_store::Error) -> bool {
+    !matches!(e, object_store::Error::NotFound { .. } | object_store::Error::InvalidPath { .. })
+}
+
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Result<T, String> {
+    tokio::task::spawn_blocking(f).await.map_err(|e| format!("blocking task failed: {e}"))
+}
+
+async fn put(catalog: &Catalog, entry: CatalogEntry) -> Result<(), String> {
+    let c = catalog.clone();
+    blocking(move || c.put(&entry)).await?.map_err(|e| e.to_string())
+}
+
+impl Ctx<'_> {
+    fn send(&self, event: SyncEvent) {
+        if let Some(tx) = &self.hooks.events {
+            let _ = tx.send(event);
+        }
+    }
+
+    async fn fetch(&self, object: &RemoteObject, dest: &CachePath, sha256: Option<&str>) -> Result<Downloaded, TransferError> {
+        let location = self.source.location(&object.key);
+        let root = &self.settings.cache_root;
+        let r = with_retry(&self.settings.retry, TransferError::is_transient, || {
+            download(self.source.store(), &location, object, root, dest, sha256, &self.limits)
+        })
+        .await;
+        if let Err(TransferError::Store { source, .. }) = &r {
+            if store_outage(source) {
+                self.store_down.store(true, Ordering::SeqCst);
+            }
+        }
+        r
+    }
+
+    async fn expected_sha256(&self, sidecar: &RemoteObject) -> Result<String, String> {
+        let transient = SourceError::is_transient;
+        let got = with_retry(&self.settings.retry, transient, || self.source.get_small(&sidecar.key, MAX_SHA256_SIDECAR)).await;
+        let bytes = got.map_err(|e| {
+            if let SourceError::Get { source, .. } = &e {
+                if store_outage(source) {
+                    self.store_down.store(true, Ordering::SeqCst);
+                }
+            }
+            e.to_string()
+        })?;
+        let text = String::from_utf8_lossy(&bytes);
+        let digest = text.split_whitespace().next().unwrap_or("");
+        if digest.len() == 64 && digest.bytes().all(|b| b.is_ascii_hexdigit()) {
+            Ok(digest.to_ascii_lowercase())
+        } else {
+            Err(format!("{}: checksum sidecar is not a SHA-256 hex digest; fix or delete it", sidecar.key))
+        }
+    }
+
+    /// Brings one item in, and records the outcome in the catalog.
+    async fn process(&self, item: &Item, version: RemoteObject, prev: Option<CatalogEntry>) -> Outcome {
+        if self.store_down.load(Ordering::SeqCst) {
+            return Outcome::Skipped;
+        }
+        let now = now_ms();
+        let local_path = item.dest.under(&self.settings.cache_root);
+        let mut entry = CatalogEntry {
+            channel: self.channel.into(),
+            source_key: item.media.key.clone(),
+            media_id: String::new(),
+            title: String::new(),
+            artist: String::new(),
+            album: String::new(),
+            genre: String::new(),
+            duration_ms: 0,
+            size: version.size,
+            etag: version.etag.clone(),
+            sha256: None,
+            last_modified_ms: version.last_modified_ms,
+            local_path: local_path.clone(),
+            state: EntryState::Pending,
+            first_seen_ms: prev.as_ref().map_or(now, |p| p.first_seen_ms),
+            last_seen_ms: now,
+        };
+        if let Err(e) = put(self.catalog, entry.clone()).await {
+            return Outcome::Failed { reason: e };
+        }
+        let was_ready = prev.as_ref().is_some_and(|p| p.state == EntryState::Ready);
+        let fetched = self.fetch_all(item).await;
+        let (downloaded, sidecar_bytes) = match fetched {
+            Ok(v) => v,
+            Err(reason) => {
+                if !was_ready {
+                    for (_, dest) in &item.files {
+                        let _ = std::fs::remove_file(dest.under(&self.settings.cache_root));
+                    }
+                }
+                // The old version (if any) is untouched: keep it playable.
+                let back = match prev {
+                    Some(p) if was_ready => p,
+                    _ => CatalogEntry { state: EntryState::Failed { reason: reason.clone() }, ..entry },
+                };
+                let _ = put(self.catalog, back).await;
+                return Outcome::Failed { reason };
+            }
+        };
+        self.clear_derived(item, &local_path);
+        let path = downloaded.path.clone();
+        let info = match blocking(move || metadata::read_media_info(&path)).await.and_then(|r| r.map_err(|e| e.to_string())) {
+            Ok(info) => info,
+            Err(reason) => {
+                let deleted = self.delete_files(&local_path);
+                if deleted {
+                    for (_, dest) in &item.files {
+                        let _ = std::fs::remove_file(dest.under(&self.settings.cache_root));
+                    }
+                }
+                entry.state = EntryState::Failed { reason: reason.clone() };
+                let _ = put(self.catalog, entry).await;
+                if was_ready {
+                    let key = item.media.key.clone();
+                    self.send(SyncEvent::Removed { channel: self.channel.into(), key, local_path, deleted });
+                }
+                return Outcome::Failed { reason };
+            }
+        };
+        for w in &info.warnings {
+            tracing::warn!(channel = self.channel, key = %item.media.key, "{w}");
+        }
+        fill(&mut entry, info, &downloaded);
+        if let Err(reason) = put(self.catalog, entry.clone()).await {
+            return Outcome::Failed { reason };
+        }
+        self.send(if was_ready { SyncEvent::Changed(entry) } else { SyncEvent::New(entry) });
+        Outcome::Ready { bytes: downloaded.bytes + sidecar_bytes }
+    }
+
+    /// Checksum sidecar, then the other sidecars, then the media (renamed into place last).
+    async fn fetch_all(&self, item: &Item) -> Result<(Downloaded, u64), String> {
+        let limit = self.limits.max_object_bytes;
+        if item.media.size > limit {
+            return Err(TransferError::TooLarge { key: item.media.key.clone(), size: item.media.size, limit }.to_string());
+        }
+        let sha = match &item.sha256 {
+            Some(s) => Some(self.expected_sha256(s).await?),
+            None => None,
+        };
+        let mut bytes = 0;
+        for (o, dest) in &item.files {
+            bytes += self.fetch(o, dest, None).await.map_err(|e| e.to_string())?.bytes;
+        }
+        let d = self.fetch(&item.media, &item.dest, sha.as_deref()).await.map_err(|e| e.to_string())?;
+        Ok((d, bytes))
+    }
+
+    /// Before reading a new version's metadata: drops its old covers and the sidecars the
+    /// store no longer has, so they cannot speak for it.
+    fn clear_derived(&self, item: &Item, path: &Path) {
+        let root = &self.settings.cache_root;
+        let covers = ["jpg", "png", "bmp", "gif", "webp"].map(|e| metadata::cover_path(path, e));
+        let sides = ["json"].iter().chain(metadata::IMAGE_EXTENSIONS).flat_map(|e| metadata::sidecar_candidates(path, e));
+        for p in covers.into_iter().chain(sides) {
+            let key = p.strip_prefix(root).ok().and_then(|r| r.to_str()).unwrap_or("");
+            let current = item.files.iter().any(|(o, _)| o.key == key);
+            if !current && !self.listed.contains(key) && p.starts_with(root) {
+                let _ = std::fs::remove_file(&p);
+            }
+        }
+    }
+
+    /// Deletes an item's file and what was made from it, unless it is in use.
+    fn delete_files(&self, path: &Path) -> bool {
+        if !path.starts_with(&self.settings.cache_root) {
+            tracing::warn!(path = %path.display(), "not deleting a file outside the cache");
+            return false;
+        }
+        if (self.hooks.in_use)(path) {
+            return false;
+        }
+        let covers = ["jpg", "png", "bmp", "gif", "webp"].map(|e| metadata::cover_path(path, e));
+        for p in std::iter::once(path.to_path_buf()).chain(covers) {
+            if let Err(e) = std::fs::remove_file(&p) {
+                if e.kind() != std::io::ErrorKind::NotFound {
+                    tracing::warn!(path = %p.display(), "cannot delete: {e}");
+                }
+            }
+        }
+        true
+    }
+
+    /// Retires items gone from the store; their sidecars go too when no longer listed.
+    async fn remove(&self, key: &str, entry: &CatalogEntry, report: &mut SyncReport) {
+        let path = &entry.local_path;
+        let was_ready = entry.state == EntryState::Ready;
+        let deleted = self.delete_files(path);
+        if deleted {
+            let root = &self.settings.cache_root;
+            for ext in ["json"].iter().chain(metadata::IMAGE_EXTENSIONS) {
+                for side in metadata::sidecar_candidates(path, ext) {
+                    let key = side.strip_prefix(root).ok().and_then(|r| r.to_str()).unwrap_or("");
+                    if !key.is_empty() && !self.listed.contains(key) && side.starts_with(root) {
+                        let _ = std::fs::remove_file(&side);
+                    }
+                }
+            }
+            let (c, ch, k) = (self.catalog.clone(), self.channel.to_string(), key.to_string());
+            if let Err(e) = blocking(move || c.remove(&ch, &k)).await.and_then(|r| r.map_err(|e| e.to_string())) {
+                report.failed.push(ObjectFailure { channel: self.channel.into(), key: key.into(), reason: e });
+                return;
+            }
+            report.removed += 1;
+        } else {
+            report.removal_deferred += 1;
+        }
+        if was_ready {
+            self.send(SyncEvent::Removed { channel: self.channel.into(), key: key.into(), local_path: path.clone(), deleted });
+        }
+    }
+}
+
+fn fill(entry: &mut CatalogEntry, info: MediaInfo, d: &Downloaded) {
+    entry.media_id = info.media_id;
+    entry.title = info.title;
+    entry.artist = info.artist;
+    entry.album = info.album;
+    entry.genre = info.genre;
+    entry.duration_ms = info.duration_ms;
+    entry.sha256 = Some(d.sha256.clone());
+    entry.state = EntryState::Ready;
+}
+
+/// One sync run of `channel` (the folder `<source>/<channel>/`) into the cache.
+pub async fn sync_channel(source: &Source, channel: &str, catalog: &Catalog, settings: &SyncSettings, hooks: &SyncHooks) -> SyncReport {
+    let started = Instant::now();
+    let mut report = SyncReport { channels: vec![channel.to_string()], started_unix_ms: now_ms(), ..Default::default() };
+    run(source, channel, catalog, settings, hooks, &mut report).await;
+    report.duration_ms = started.elapsed().as_millis() as u64;
+    for e in &report.errors {
+        tracing::warn!(channel, source = source.url(), "sync: {e}");
+    }
+    report
+}
+
+async fn run(source: &Source, channel: &str, catalog: &Catalog, settings: &SyncSettings, hooks: &SyncHooks, report: &mut SyncReport) {
+    let listing = match source.list_objects(channel).await {
+        Ok(l) => l,
+        Err(e) => {
+            report.errors.push(format!("{channel}: {e}"));
+            report.degraded = true;
+            return;
+        }
+    };
+    report.listed = listing.len() as u64;
+    let items = group(&listing, channel, report);
+    report.media = items.len() as u64;
+    let (c, ch) = (catalog.clone(), channel.to_string());
+    let known = match blocking(move || c.channel(&ch)).await.and_then(|r| r.map_err(|e| e.to_string())) {
+        Ok(k) => k,
+        Err(e) => return report.errors.push(format!("{channel}: {e}")),
+    };
+    let versions: Vec<RemoteObject> = items.iter().map(Item::version).collect();
+    let known_plan: BTreeMap<String, Known> = known.iter().map(|(k, e)| (k.clone(), e.known())).collect();
+    let actions = plan(&versions, &known_plan);
+    let by_key: BTreeMap<&str, usize> = items.iter().enumerate().map(|(n, i)| (i.media.key.as_str(), n)).collect();
+    let mut work = Vec::new();
+    let mut removals = Vec::new();
+    for a in actions {
+        match a {
+            Action::Download { object, why } => {
+                let prev = known.get(&object.key).cloned();
+                tracing::debug!(channel, key = %object.key, ?why, "sync: fetching");
+                work.push((by_key[object.key.as_str()], object, prev));
+            }
+            Action::Remove { key } => removals.push(key),
+        }
+    }
+    report.unchanged = report.media - work.len() as u64;
+    let size = |i: &Item| i.media.size + i.files.iter().map(|(o, _)| o.size).sum::<u64>();
+    let total: u64 = work.iter().map(|(n, _, _)| size(&items[*n])).sum();
+    hooks.progress.planned(work.len() as u64, total);
+    let parallel = settings.parallelism.clamp(1, work.len().max(1));
+    let limits = TransferLimits {
+        max_object_bytes: settings.max_object_bytes,
+        disk_floor_bytes: settings.disk_floor_bytes,
+        bytes_per_second: settings.bandwidth_bytes_per_second.map(|b| (b / parallel as u64).max(1)),
+    };
+    let listed: BTreeSet<&str> = listing.iter().map(|o| o.key.as_str()).collect();
+    let ctx = Ctx { source, channel, catalog, settings, hooks, limits, store_down: AtomicBool::new(false), listed };
+    let (ctx, items) = (&ctx, &items);
+    let mut outcomes = futures::stream::iter(work)
+        .map(move |(n, version, prev): (usize, RemoteObject, Option<CatalogEntry>)| async move {
+            (n, ctx.process(&items[n], version, prev).await)
+        })
+        .buffer_unordered(parallel);
+    while let Some((n, outcome)) = outcomes.next().await {
+        let key = &items[n].media.key;
+        match outcome {
+            Outcome::Ready { bytes } => {
+                report.downloaded += 1;
+                report.bytes += bytes;
+                hooks.progress.object_done(key, bytes, true);
+            }
+            Outcome::Failed { reason } => {
+                tracing::warn!(channel, key = %key, "sync: {reason}");
+                report.failed.push(ObjectFailure { channel: channel.into(), key: key.clone(), reason });
+                hooks.progress.object_done(key, 0, false);
+            }
+            Outcome::Skipped => {
+                report.skipped += 1;
+                hooks.progress.object_done(key, 0, false);
+            }
+        }
+    }
+    drop(outcomes);
+    if ctx.store_down.load(Ordering::SeqCst) {
+        report.degraded = true;
+        report.errors.push(format!(
+            "{channel}: the store at {} stopped answering during the run; {} downloads left for the next run",
+            source.url(),
+            report.skipped
+        ));
+    }
+    for key in removals {
+        if let Some(entry) = known.get(&key) {
+            ctx.remove(&key, entry, report).await;
+        }
+    }
+}
