@@ -20,13 +20,18 @@ pub enum ApiError {
     UnknownChannel(String),
     #[error("channel {0:?} did not answer in time; it may be restarting")]
     Unavailable(String),
+    #[error("this node syncs no media (no channel has a [channels.sync] section)")]
+    NoSync,
+    #[error("the sync actor did not answer in time")]
+    SyncUnavailable,
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = match self {
             ApiError::UnknownChannel(_) => StatusCode::NOT_FOUND,
-            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Unavailable(_) | ApiError::SyncUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::NoSync => StatusCode::NOT_FOUND,
         };
         (status, Json(json!({ "error": self.to_string() }))).into_response()
     }
@@ -40,6 +45,7 @@ pub fn router(channels: Vec<String>) -> Router {
         .route("/channels/{id}/now", get(now_playing))
         .route("/channels/{id}/playlist.m3u", get(playlist_m3u))
         .route("/channels/{id}/status", get(status))
+        .route("/sync/status", get(sync_status))
         .route("/healthz", get(|| async { "ok\n" }))
 }
 
@@ -79,4 +85,14 @@ async fn playlist_m3u(Path(id): Path<String>) -> Result<Response, ApiError> {
         body.push_str(&format!("#EXTINF:{secs},{name}\n{}\n", e.path.display()));
     }
     Ok(([(header::CONTENT_TYPE, "audio/x-mpegurl")], body).into_response())
+}
+
+/// Last runs, counts, bytes, errors and whether the store is unreachable (degraded).
+async fn sync_status() -> Result<Response, ApiError> {
+    use headend_actors::sync::actor::{SyncMsg, ACTOR_NAME};
+    let actor: ActorRef<SyncMsg> = ractor::registry::where_is(ACTOR_NAME.to_string()).map(ActorRef::from).ok_or(ApiError::NoSync)?;
+    match actor.call(SyncMsg::Status, Some(CALL_TIMEOUT)).await {
+        Ok(ractor::rpc::CallResult::Success(status)) => Ok(Json(status).into_response()),
+        _ => Err(ApiError::SyncUnavailable),
+    }
 }

@@ -6,3 +6,4 @@ pub mod demo;
 pub mod http;
 pub mod run;
 pub mod spec;
+pub mod sync;

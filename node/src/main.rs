@@ -28,6 +28,17 @@ enum Command {
         #[arg(long, default_value = "127.0.0.1:8080")]
         http_listen: std::net::SocketAddr,
     },
+    /// Sync every channel's media from its object store into the cache.
+    Sync {
+        #[arg(long, short, env = "HEADEND_CONFIG")]
+        config: PathBuf,
+        /// Run once and exit (the node syncs on its interval while it runs).
+        #[arg(long)]
+        once: bool,
+        /// No progress bars (for logs and scripts).
+        #[arg(long)]
+        quiet: bool,
+    },
     /// Check a configuration file, probe every item at its channel's mux rate, and
     /// print the effective configuration.
     CheckConfig {
@@ -75,6 +86,36 @@ fn main() -> anyhow::Result<()> {
             }
             print!("{}", config.to_toml_string()?);
             eprintln!("{}: ok ({} channels)", file.display(), config.channels.len());
+            Ok(())
+        }
+        Command::Sync { config, once, quiet } => {
+            anyhow::ensure!(once, "`headend sync` runs once: add --once (a running node syncs on node.sync.interval_secs)");
+            let config = Config::load(&config).map_err(|e| anyhow::anyhow!("{e}"))?;
+            init_logging(config.node.log_format);
+            let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+            let report = rt.block_on(headend_node::sync::sync_once(&config, !quiet))?;
+            println!(
+                "synced {}: {} listed, {} downloaded ({} bytes), {} unchanged, {} removed, {} refused, {} failed in {} ms{}",
+                report.channels.join(", "),
+                report.listed,
+                report.downloaded,
+                report.bytes,
+                report.unchanged,
+                report.removed,
+                report.refused.len(),
+                report.failed.len(),
+                report.duration_ms,
+                if report.degraded { " (DEGRADED: store unreachable)" } else { "" }
+            );
+            for f in report.refused.iter().chain(&report.failed) {
+                eprintln!("  {}/{}: {}", f.channel, f.key, f.reason);
+            }
+            for e in &report.errors {
+                eprintln!("  error: {e}");
+            }
+            if !report.is_clean() {
+                std::process::exit(1);
+            }
             Ok(())
         }
         Command::Run { config } => {

@@ -5,6 +5,8 @@ use crate::config::Config;
 use crate::spec::channel_spec;
 use headend_actors::playout::clock::MonotonicClock;
 use headend_actors::playout::supervisor::{PlayoutArgs, PlayoutSupervisor};
+use headend_actors::sync::actor as sync_actor;
+use headend_actors::sync::engine::SyncHooks;
 use ractor::Actor;
 use std::future::Future;
 use std::sync::Arc;
@@ -17,9 +19,18 @@ pub async fn run(config: Config, listener: TcpListener, shutdown: impl Future<Ou
     let ids: Vec<String> = specs.iter().map(|s| s.id.clone()).collect();
     let args = PlayoutArgs { channels: specs, data_dir: config.node.data_dir.clone(), clock: Arc::new(MonotonicClock::new()) };
     let (supervisor, supervisor_done) = Actor::spawn(Some("playout".into()), PlayoutSupervisor, args).await?;
+    // Media sync, when a channel has a source. The player keeps the file it plays open,
+    // so a removed item is never pulled from under it even when its file is deleted.
+    let sync = match crate::sync::actor_args(&config, SyncHooks::default())? {
+        Some(args) => Some(Actor::spawn(Some(sync_actor::ACTOR_NAME.into()), sync_actor::SyncActor, args).await?.0),
+        None => None,
+    };
     tracing::info!(node = %config.node.id, http = %listener.local_addr()?, channels = ids.len(), "node started");
     let served = axum::serve(listener, crate::http::router(ids)).with_graceful_shutdown(shutdown).await;
     tracing::info!("shutting down");
+    if let Some(sync) = sync {
+        sync.stop(Some("shutdown".into()));
+    }
     supervisor.stop(Some("shutdown".into()));
     let _ = tokio::time::timeout(Duration::from_secs(10), supervisor_done).await;
     served?;

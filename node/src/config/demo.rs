@@ -49,6 +49,7 @@ pub(super) fn demo(data_dir: &Path) -> Config {
                 shuffle_seed: None,
                 fallback: Some(demo_dir.join("fallback.ts")),
             },
+            sync: None,
         }
     };
     Config {
@@ -58,6 +59,7 @@ pub(super) fn demo(data_dir: &Path) -> Config {
             data_dir: data_dir.to_path_buf(),
             http_listen: ([127, 0, 0, 1], 8080).into(),
             log_format: LogFormat::Text,
+            sync: Default::default(),
         },
         channels: vec![
             channel("demo-rock", "Demo Rock", 1, [239, 255, 10, 1]),

@@ -83,6 +83,12 @@ pub enum ConfigIssue {
     InvalidUnicastAddress { field: String, addr: Ipv4Addr },
     #[error("{field}: port 0 is not allowed; fix: use a UDP port in 1..=65535")]
     InvalidPort { field: String },
+    #[error("{field}: {url:?} cannot be synced from: {reason}; fix: use s3://bucket/prefix, gs://, az://, https:// or file:///absolute/path")]
+    BadSyncSource { field: String, url: String, reason: String },
+    #[error("{field}: {key:?} is a credential or not a store setting; fix: credentials come only from the environment (AWS_*, GOOGLE_APPLICATION_CREDENTIALS, AZURE_STORAGE_*); allowed options are {allowed}")]
+    BadSyncOption { field: String, key: String, allowed: String },
+    #[error("{field}: {value} is out of range; fix: use {range}")]
+    OutOfRange { field: String, value: u64, range: &'static str },
     #[error("{field}: ttl 0 would never leave the host; fix: use 1..=255 (1 = local subnet only)")]
     ZeroTtl { field: String },
     #[error("{field}: program number 0 is reserved for the NIT; fix: use 1..=65535")]

@@ -15,6 +15,7 @@ mod demo;
 mod env;
 mod error;
 mod parse;
+mod sync;
 mod validate;
 
 #[cfg(test)]
@@ -29,6 +30,7 @@ use serde::{Deserialize, Serialize};
 
 pub use demo::DEMO_ITEMS;
 pub use error::{ConfigError, ConfigErrors, ConfigIssue};
+pub use sync::{ChannelSync, SyncConfig, SYNC_SCHEMES};
 
 /// Config file versions this build reads.
 pub const SUPPORTED_VERSIONS: &[u32] = &[1];
@@ -69,6 +71,8 @@ pub struct NodeConfig {
     pub http_listen: SocketAddr,
     #[serde(default)]
     pub log_format: LogFormat,
+    #[serde(default)]
+    pub sync: SyncConfig,
 }
 
 /// `[[channels]]`: one CBR MPEG-TS service sent to one multicast destination.
@@ -100,6 +104,8 @@ pub struct ChannelConfig {
     #[serde(default)]
     pub pids: Pids,
     pub playlist: PlaylistConfig,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sync: Option<ChannelSync>,
 }
 
 /// `[channels.multicast]`: UDP multicast output.
@@ -316,6 +322,7 @@ impl Default for NodeConfig {
             data_dir: default_data_dir(),
             http_listen: default_http_listen(),
             log_format: LogFormat::default(),
+            sync: SyncConfig::default(),
         }
     }
 }

@@ -861,3 +861,25 @@ fn service_type_codes() {
     assert_eq!(ServiceType::Tv.dvb_service_type(), 0x01);
     assert_eq!(ServiceType::Radio.dvb_service_type(), 0x02);
 }
+
+#[test]
+fn sync_sections_are_checked() {
+    let toml = edit(
+        "[channels.playlist]\nsource = { items",
+        "[channels.sync]\nsource = \"ftp://media/rock\"\noptions = { endpoint = \"http://127.0.0.1:9000\", secret_access_key = \"x\" }\nfolder = \"../up\"\n[channels.playlist]\nsource = { items",
+    );
+    let errors = parse(&toml).unwrap_err();
+    let text = errors.to_string();
+    assert_eq!(errors.len(), 3, "{text}");
+    assert!(text.contains("sync.source: \"ftp://media/rock\" cannot be synced from: unknown scheme \"ftp\""), "{text}");
+    assert!(text.contains("sync.options.secret_access_key"), "{text}");
+    assert!(!text.contains("\"x\""), "a credential's value is never echoed: {text}");
+    assert!(text.contains("sync.folder"), "{text}");
+    let ok = edit(
+        "[channels.playlist]\nsource = { items",
+        "[channels.sync]\nsource = \"s3://media/library\"\nfolder = \"rock\"\noptions = { endpoint = \"http://127.0.0.1:9000\", allow_http = \"true\" }\n[channels.playlist]\nsource = { items",
+    );
+    let config = parse(&ok).unwrap();
+    assert_eq!(config.channels.iter().find_map(|c| c.sync.as_ref()).unwrap().folder.as_deref(), Some("rock"));
+    assert_eq!(config.node.sync.parallel, 4);
+}

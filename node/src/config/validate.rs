@@ -84,6 +84,45 @@ fn existing(field: String, path: &Path, dir: bool, fallback: bool) -> Option<Con
 fn node(node: &NodeConfig, issues: &mut Vec<ConfigIssue>) {
     issues.extend(node_id("node.id", &node.id));
     issues.extend(non_empty_path("node.data_dir", &node.data_dir));
+    if !(1..=64).contains(&node.sync.parallel) {
+        issues.push(ConfigIssue::OutOfRange { field: "node.sync.parallel".into(), value: node.sync.parallel as u64, range: "1..=64" });
+    }
+    if node.sync.max_object_bytes == 0 {
+        issues.push(ConfigIssue::OutOfRange { field: "node.sync.max_object_bytes".into(), value: 0, range: "a positive size in bytes" });
+    }
+    if node.sync.bandwidth_bytes_per_second == Some(0) {
+        issues.push(ConfigIssue::OutOfRange { field: "node.sync.bandwidth_bytes_per_second".into(), value: 0, range: "a positive rate, or leave it out for no cap" });
+    }
+}
+
+fn channel_sync(c: &ChannelConfig, label: &str, issues: &mut Vec<ConfigIssue>) {
+    let Some(sync) = &c.sync else { return };
+    let field = format!("{label}.sync.source");
+    let scheme = sync.source.split_once("://").map(|(s, _)| s.to_ascii_lowercase());
+    match scheme {
+        Some(s) if super::SYNC_SCHEMES.contains(&s.as_str()) => {
+            if s == "file" && !sync.source.starts_with("file:///") {
+                issues.push(ConfigIssue::BadSyncSource { field, url: sync.source.clone(), reason: "a file URL needs an absolute path".into() });
+            }
+        }
+        Some(s) => issues.push(ConfigIssue::BadSyncSource { field, url: sync.source.clone(), reason: format!("unknown scheme {s:?}") }),
+        None => issues.push(ConfigIssue::BadSyncSource { field, url: sync.source.clone(), reason: "not a URL".into() }),
+    }
+    let allowed = headend_actors::sync::source::ALLOWED_OPTIONS;
+    for key in sync.options.keys() {
+        if !allowed.contains(&key.as_str()) {
+            issues.push(ConfigIssue::BadSyncOption { field: format!("{label}.sync.options.{key}"), key: key.clone(), allowed: allowed.join(", ") });
+        }
+    }
+    if let Some(folder) = &sync.folder {
+        if folder.contains('/') || headend_actors::sync::keys::CachePath::from_key(folder).is_err() {
+            issues.push(ConfigIssue::BadSyncSource {
+                field: format!("{label}.sync.folder"),
+                url: folder.clone(),
+                reason: "a folder is one plain name (no '/', '..', control characters)".into(),
+            });
+        }
+    }
 }
 
 /// `channels["id"]` when the id is valid and unique, else `channels[index]`.
@@ -103,6 +142,7 @@ fn channel_labels(channels: &[ChannelConfig]) -> Vec<String> {
 }
 
 fn channel_fields(c: &ChannelConfig, label: &str, issues: &mut Vec<ConfigIssue>) {
+    channel_sync(c, label, issues);
     let f = |name: &str| format!("{label}.{name}");
     issues.extend(channel_id(&f("id"), &c.id));
     if c.name.trim().is_empty() {
