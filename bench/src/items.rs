@@ -33,11 +33,14 @@ pub struct Items {
     pub item_bps: f64,
 }
 
-/// The default cache directory: `$CARGO_TARGET_DIR/bench-items`, else `target/bench-items`.
+/// The default cache directory: `bench-items` in the build's target directory
+/// (`$CARGO_TARGET_DIR`, else the one this binary was built into).
 pub fn default_dir() -> PathBuf {
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../target")));
+    let built_into = || {
+        let exe = std::env::current_exe().ok()?;
+        Some(exe.parent()?.parent()?.to_path_buf()) // <target>/release/headend-bench
+    };
+    let target = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).or_else(built_into).unwrap_or_else(std::env::temp_dir);
     target.join("bench-items")
 }
 
@@ -54,11 +57,13 @@ pub fn prepare(dir: &Path, rate: u64, cover: Duration) -> anyhow::Result<Items> 
     }
     let item_bps = std::fs::metadata(&item)?.len() as f64 * 8.0 / ITEM_SECONDS as f64;
 
-    let loops = cover.as_secs().div_ceil(ITEM_SECONDS) + 1;
-    let cbr = dir.join(format!("item-cbr-{rate}-x{loops}.ts"));
-    if !cbr.exists() {
-        eprintln!("making the CBR copy {} ...", cbr.display());
-        let tmp = dir.join(format!("{}.tmp.ts", cbr.file_stem().and_then(|s| s.to_str()).unwrap_or("cbr")));
+    // A CBR file lasts exactly its size at the rate: remake it when too short.
+    let cbr = dir.join(format!("item-cbr-{rate}.ts"));
+    let cbr_seconds = |p: &Path| std::fs::metadata(p).map_or(0.0, |m| m.len() as f64 * 8.0 / rate as f64);
+    if cbr_seconds(&cbr) < cover.as_secs_f64() {
+        let loops = cover.as_secs().div_ceil(ITEM_SECONDS) + 1;
+        eprintln!("making the CBR copy {} ({loops} loops) ...", cbr.display());
+        let tmp = dir.join(format!("item-cbr-{rate}.tmp.ts"));
         run(Command::new("ffmpeg")
             .args(["-nostdin", "-hide_banner", "-loglevel", "error", "-y", "-stream_loop"])
             .arg((loops - 1).to_string())
@@ -69,6 +74,7 @@ pub fn prepare(dir: &Path, rate: u64, cover: Duration) -> anyhow::Result<Items> 
             .args(["-f", "mpegts"])
             .arg(&tmp))?;
         std::fs::rename(&tmp, &cbr)?;
+        let _ = std::fs::remove_file(cbr.with_extension("aux"));
     }
     let cbr_pcr_pid = pcr_pid(&cbr)?;
     if !cbr.with_extension("aux").exists() {

@@ -45,12 +45,18 @@ pub struct PlayoutBench {
     /// ffmpeg channels (one ffmpeg process each); 0 skips ffmpeg.
     #[arg(long, default_value_t = 5)]
     pub ffmpeg_channels: usize,
+    /// ffmpeg channels paced by ffmpeg's UDP output (`bitrate=` option); 0 skips them.
+    #[arg(long, default_value_t = 5)]
+    pub ffmpeg_paced_channels: usize,
     /// multicat channels (one multicat process each); 0 skips multicat.
     #[arg(long, default_value_t = 5)]
     pub multicat_channels: usize,
     /// Length of each measurement window, in seconds.
     #[arg(long, default_value_t = 20)]
     pub seconds: u64,
+    /// Length of a second CPU window right after the first, with no receivers (0: none).
+    #[arg(long, default_value_t = 10)]
+    pub unreceived_seconds: u64,
     /// Seconds to let every stream settle after the last one started, before measuring.
     #[arg(long, default_value_t = 3)]
     pub warmup: u64,
@@ -61,7 +67,7 @@ pub struct PlayoutBench {
     #[arg(long, default_value_t = 0)]
     pub capture_max: usize,
     /// Where the test item and its copies are made once and kept
-    /// (default: $CARGO_TARGET_DIR/bench-items, else target/bench-items).
+    /// (default: bench-items in $CARGO_TARGET_DIR, else in the target directory of this binary).
     #[arg(long)]
     pub items_dir: Option<PathBuf>,
     /// First UDP port; each run uses its own block of ports from here.
@@ -81,8 +87,8 @@ fn main() -> anyhow::Result<()> {
         Command::Playout(args) => {
             procs::kill_children_on_signal()?;
             let command_line = report::command_line();
-            let results = scenario::run_all(&args)?;
-            let markdown = report::markdown(&args, &command_line, &results);
+            let bench = scenario::run_all(&args)?;
+            let markdown = report::markdown(&args, &command_line, &bench);
             println!("{markdown}");
             if args.write_readme {
                 report::write_readme(&args.readme, &markdown)?;

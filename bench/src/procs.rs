@@ -28,6 +28,14 @@ fn kill_and_reap(child: &mut Child) {
     let _ = child.wait();
 }
 
+/// A directory to remove when a signal ends the bench (destructors do not run then).
+static SCRATCH: Mutex<Option<PathBuf>> = Mutex::new(None);
+
+/// Removes `dir` if a signal ends the bench.
+pub fn remove_on_signal(dir: &Path) {
+    *SCRATCH.lock().unwrap_or_else(|e| e.into_inner()) = Some(dir.to_path_buf());
+}
+
 /// Kills every registered child.
 fn kill_all() {
     let mut children = registry().lock().unwrap_or_else(|e| e.into_inner());
@@ -54,6 +62,9 @@ pub fn kill_children_on_signal() -> anyhow::Result<()> {
         });
         eprintln!("interrupted: stopping child processes");
         kill_all();
+        if let Some(dir) = SCRATCH.lock().unwrap_or_else(|e| e.into_inner()).take() {
+            let _ = std::fs::remove_dir_all(dir);
+        }
         std::process::exit(130);
     })?;
     Ok(())

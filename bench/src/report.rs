@@ -2,7 +2,7 @@
 //! markers.
 
 use crate::jitter::percentile;
-use crate::scenario::{RunResult, Tool};
+use crate::scenario::{Bench, RunResult, Tool};
 use crate::PlayoutBench;
 use anyhow::Context;
 use std::collections::BTreeMap;
@@ -18,6 +18,8 @@ const TARGET_CHANNELS: usize = 100;
 const TARGET_P99_MS: f64 = 1.0;
 const TARGET_DF_MS: f64 = 2.0;
 const TARGET_CPU_SHARE_OF_FFMPEG: f64 = 0.2;
+/// Runs with at most this many streams get a per-stream table.
+const PER_STREAM_MAX: usize = 10;
 
 /// The command as it would be typed in the workspace.
 pub fn command_line() -> String {
@@ -101,8 +103,10 @@ fn machine() -> String {
 }
 
 /// The whole report.
-pub fn markdown(args: &PlayoutBench, command: &str, results: &[RunResult]) -> String {
-    let summaries: Vec<Summary> = results.iter().map(summarize).collect();
+pub fn markdown(args: &PlayoutBench, command: &str, bench: &Bench) -> String {
+    let summaries: Vec<Summary> = bench.runs.iter().map(summarize).collect();
+    let headend: Vec<&Summary> = summaries.iter().filter(|s| s.run.tool == Tool::Headend).collect();
+    let others: Vec<&Summary> = summaries.iter().filter(|s| s.run.tool != Tool::Headend).collect();
     let mut md = String::new();
     let w = &mut md;
     let _ = writeln!(w, "- Command: `{command}`");
@@ -110,27 +114,40 @@ pub fn markdown(args: &PlayoutBench, command: &str, results: &[RunResult]) -> St
     let _ = writeln!(w, "- Machine: {}", machine());
     let _ = writeln!(
         w,
-        "- Every channel: the same 10 s H.264 720p25 + AAC item, looped, as {:.1} Mbit/s CBR MPEG-TS, 7 × 188 bytes per UDP datagram, to its own group 239.255.200.x on loopback. Each run: {} s measured after every stream arrived and {} s of warm-up; runs one after the other.",
+        "- Every channel: the same 10 s H.264 720p25 + AAC item ({:.2} Mbit/s on average), looped, as {:.1} Mbit/s CBR MPEG-TS, 7 × 188 bytes per UDP datagram, to its own group 239.255.200.x on loopback (multicat plays a looped CBR copy, PCR PID {}).",
+        bench.items.item_bps / 1e6,
         args.rate as f64 / 1e6,
-        args.seconds,
-        args.warmup
+        bench.items.cbr_pcr_pid,
+    );
+    let _ = writeln!(
+        w,
+        "- Each run, one after the other: start, wait until every stream arrives, {} s warm-up, then {} s with every stream captured on loopback (CPU \"received\", jitter, MDI, errors), then {} s with no receiver (CPU \"unreceived\": what sending costs when the receivers are elsewhere; ratios use it).",
+        args.warmup, args.seconds, args.unreceived_seconds
     );
     let _ = writeln!(w);
-    let _ = writeln!(w, "| tool | channels (captured) | CPU, % of one core | CPU s per channel-hour | user / sys % | start-up s | rate Mbit/s | jitter p50 / p99 / max ms | MDI DF ms median / worst stream | TR 101 290 P1 / P2 | rx drops | load before |");
+    let _ = writeln!(
+        w,
+        "| tool | channels (captured) | CPU % of one core, received / unreceived | CPU s per channel-hour, received / unreceived | user / sys % | start-up s | rate Mbit/s | jitter p50 / p99 / max ms | MDI DF ms, median / worst stream (floor {:.2}) | TR 101 290 P1 / P2 | rx drops | load before |",
+        df_floor_ms(args.rate)
+    );
     let _ = writeln!(w, "|---|---|---|---|---|---|---|---|---|---|---|---|");
     for s in &summaries {
         let r = s.run;
-        let total = r.cpu.total_s().max(f64::EPSILON);
+        let c = r.cpu_window().cpu;
+        let total = c.total_s().max(f64::EPSILON);
+        let (pct_u, hour_u) = r.unreceived.map_or(("–".into(), "–".into()), |u| {
+            (format!("{:.1}", u.core_percent()), format!("{:.1}", u.per_channel_hour(r.channels)))
+        });
         let _ = writeln!(
             w,
-            "| {} | {} ({}) | {:.1} | {:.1} | {:.0} / {:.0} | {:.1} | {} | {} / {} / {} | {} / {} | {} / {} | {} | {:.2} |",
+            "| {} | {} ({}) | {:.1} / {pct_u} | {:.1} / {hour_u} | {:.0} / {:.0} | {:.1} | {} | {} / {} / {} | {} / {} | {} / {} | {} | {:.2} |",
             r.tool.name(),
             r.channels,
             r.streams.len(),
-            r.core_percent(),
-            r.cpu_per_channel_hour(),
-            r.cpu.user_s / total * 100.0,
-            r.cpu.sys_s / total * 100.0,
+            r.received.core_percent(),
+            r.received.per_channel_hour(r.channels),
+            c.user_s / total * 100.0,
+            c.sys_s / total * 100.0,
             r.startup_s,
             s.rate_mbps.map_or("–".into(), |v| format!("{v:.3}")),
             ms(s.p50_ms),
@@ -145,48 +162,47 @@ pub fn markdown(args: &PlayoutBench, command: &str, results: &[RunResult]) -> St
         );
     }
 
-    let find = |tool: Tool| summaries.iter().find(|s| s.run.tool == tool);
-    let (ffmpeg, multicat) = (find(Tool::Ffmpeg), find(Tool::Multicat));
-    let headend: Vec<&Summary> = summaries.iter().filter(|s| s.run.tool == Tool::Headend).collect();
-    if !headend.is_empty() && (ffmpeg.is_some() || multicat.is_some()) {
+    if !headend.is_empty() && !others.is_empty() {
         let _ = writeln!(w, "\nRatios, headend ÷ the other tool (below 1: headend is better):\n");
-        let _ = writeln!(w, "| headend channels | CPU per channel ÷ ffmpeg | ÷ multicat | jitter p99 ÷ ffmpeg | ÷ multicat | MDI DF worst ÷ ffmpeg | ÷ multicat |");
-        let _ = writeln!(w, "|---|---|---|---|---|---|---|");
-        let ratio = |a: Option<f64>, b: Option<&Summary>, f: &dyn Fn(&Summary) -> Option<f64>| match (a, b.and_then(f)) {
+        let _ = writeln!(w, "| headend channels | ÷ tool | CPU per channel, unreceived | CPU per channel, received | jitter p99 | MDI DF worst |");
+        let _ = writeln!(w, "|---|---|---|---|---|---|");
+        let ratio = |a: Option<f64>, b: Option<f64>| match (a, b) {
             (Some(a), Some(b)) if b > 0.0 => format!("{:.2}", a / b),
             _ => "–".into(),
         };
-        let cpu = |s: &Summary| Some(s.run.cpu_per_channel_hour());
+        let unreceived = |s: &Summary| s.run.unreceived.map(|u| u.per_channel_hour(s.run.channels));
+        let received = |s: &Summary| Some(s.run.received.per_channel_hour(s.run.channels));
         for h in &headend {
-            let _ = writeln!(
-                w,
-                "| {} | {} | {} | {} | {} | {} | {} |",
-                h.run.channels,
-                ratio(cpu(h), ffmpeg, &cpu),
-                ratio(cpu(h), multicat, &cpu),
-                ratio(h.p99_ms, ffmpeg, &|s| s.p99_ms),
-                ratio(h.p99_ms, multicat, &|s| s.p99_ms),
-                ratio(h.df_worst_ms, ffmpeg, &|s| s.df_worst_ms),
-                ratio(h.df_worst_ms, multicat, &|s| s.df_worst_ms),
-            );
+            for o in &others {
+                let _ = writeln!(
+                    w,
+                    "| {} | {} | {} | {} | {} | {} |",
+                    h.run.channels,
+                    o.run.tool.name(),
+                    ratio(unreceived(h), unreceived(o)),
+                    ratio(received(h), received(o)),
+                    ratio(h.p99_ms, o.p99_ms),
+                    ratio(h.df_worst_ms, o.df_worst_ms),
+                );
+            }
         }
     }
 
-    if headend.iter().any(|h| h.run.threads.is_some()) {
-        let _ = writeln!(w, "\nheadend's CPU by thread, % of one core (pacers: one `playout-*` thread per channel; runtime: tokio workers running the channel actors and, on the blocking pool, schedule extension):\n");
-        let _ = writeln!(w, "| channels | pacing threads | tokio runtime | other / exited | pacing µs per datagram |");
-        let _ = writeln!(w, "|---|---|---|---|---|");
+    if headend.iter().any(|h| h.run.cpu_window().threads.is_some()) {
+        let _ = writeln!(w, "\nheadend's CPU by thread (unreceived window), % of one core: the pacing threads (one `playout-*` per channel) and the rest (tokio runtime: channel actors, schedule extension on the blocking pool):\n");
+        let _ = writeln!(w, "| channels | pacing threads | rest | pacing CPU µs per datagram |");
+        let _ = writeln!(w, "|---|---|---|---|");
         for h in &headend {
-            let Some(t) = h.run.threads else { continue };
-            let pct = |c: crate::procs::CpuTime| c.total_s() / h.run.window_s * 100.0;
-            let datagrams = h.run.channels as f64 * h.run.window_s * datagrams_per_second(args.rate);
+            let window = h.run.cpu_window();
+            let Some(t) = window.threads else { continue };
+            let pct = |c: crate::procs::CpuTime| c.total_s() / window.seconds * 100.0;
+            let datagrams = h.run.channels as f64 * window.seconds * datagrams_per_second(args.rate);
             let _ = writeln!(
                 w,
-                "| {} | {:.1} | {:.1} | {:.1} | {:.1} |",
+                "| {} | {:.1} | {:.1} | {:.1} |",
                 h.run.channels,
                 pct(t.pacers),
-                pct(t.runtime),
-                pct(t.other),
+                pct(t.rest).max(0.0),
                 t.pacers.total_s() / datagrams * 1e6
             );
         }
@@ -197,13 +213,14 @@ pub fn markdown(args: &PlayoutBench, command: &str, results: &[RunResult]) -> St
     let _ = writeln!(w, "|---|---|---|");
     let yes = |ok: bool| if ok { "yes" } else { "**no**" };
     if let Some(big) = headend.iter().filter(|h| h.run.channels >= TARGET_CHANNELS).min_by_key(|h| h.run.channels) {
-        let ok = big.run.core_percent() < 100.0 && big.p1 == 0;
+        let ok = big.run.core_percent() < 100.0 && big.run.received.core_percent() < 100.0 && big.p1 == 0;
         let _ = writeln!(
             w,
-            "| ≥ {TARGET_CHANNELS} channels at {:.0} Mbit/s on one core | {} channels: {:.0}% of one core, {} P1 errors | {} |",
+            "| ≥ {TARGET_CHANNELS} channels at {:.0} Mbit/s on one core | {} channels: {:.0}% of one core unreceived, {:.0}% received, {} P1 errors | {} |",
             args.rate as f64 / 1e6,
             big.run.channels,
             big.run.core_percent(),
+            big.run.received.core_percent(),
             big.p1,
             yes(ok)
         );
@@ -215,19 +232,53 @@ pub fn markdown(args: &PlayoutBench, command: &str, results: &[RunResult]) -> St
     }
     for h in &headend {
         if let Some(df) = h.df_worst_ms {
-            let _ = writeln!(w, "| MDI DF ≤ {TARGET_DF_MS} ms ({} channels, worst stream) | {} ms | {} |", h.run.channels, ms(Some(df)), yes(df <= TARGET_DF_MS));
+            let _ = writeln!(
+                w,
+                "| MDI DF ≤ {TARGET_DF_MS} ms ({} channels, worst stream; a perfect sender scores {:.2} ms) | {} ms | {} |",
+                h.run.channels,
+                df_floor_ms(args.rate),
+                ms(Some(df)),
+                yes(df <= TARGET_DF_MS)
+            );
         }
     }
-    if let Some(f) = ffmpeg {
+    if let Some(f) = summaries.iter().find(|s| s.run.tool == Tool::Ffmpeg) {
         for h in &headend {
             let share = h.run.cpu_per_channel_hour() / f.run.cpu_per_channel_hour();
             let _ = writeln!(
                 w,
-                "| CPU per channel ≤ 1/5 of ffmpeg's ({} channels) | {:.2} of ffmpeg's | {} |",
+                "| CPU per channel ≤ 1/5 of ffmpeg's ({} channels, unreceived) | {:.2} of ffmpeg's | {} |",
                 h.run.channels,
                 share,
                 yes(share <= TARGET_CPU_SHARE_OF_FFMPEG)
             );
+        }
+    }
+
+    let small: Vec<&RunResult> = bench.runs.iter().filter(|r| r.streams.len() <= PER_STREAM_MAX).collect();
+    if !small.is_empty() {
+        let _ = writeln!(w, "\nPer stream (runs of up to {PER_STREAM_MAX} streams):\n");
+        let _ = writeln!(w, "| tool | stream | datagrams | rate Mbit/s | jitter p50 / p99 / max ms | MDI DF ms | P1 / P2 |");
+        let _ = writeln!(w, "|---|---|---|---|---|---|---|");
+        for r in small {
+            for s in &r.streams {
+                let d = &s.deviation.sorted_ms;
+                let _ = writeln!(
+                    w,
+                    "| {} × {} | {} | {} | {:.3} | {} / {} / {} | {} | {} / {} |",
+                    r.tool.name(),
+                    r.channels,
+                    s.addr,
+                    s.datagrams,
+                    s.deviation.rate_bps / 1e6,
+                    ms(percentile(d, 50.0)),
+                    ms(percentile(d, 99.0)),
+                    ms(d.last().copied()),
+                    ms(s.mdi_df_max_ms),
+                    s.p1_errors,
+                    s.p2_errors
+                );
+            }
         }
     }
 
@@ -256,6 +307,12 @@ pub fn markdown(args: &PlayoutBench, command: &str, results: &[RunResult]) -> St
 /// Datagrams per second of one channel at `rate`.
 fn datagrams_per_second(rate: u64) -> f64 {
     rate as f64 / (7.0 * 188.0 * 8.0)
+}
+
+/// RFC 4445 delay factor of a perfectly paced stream: one datagram's time at `rate`
+/// (the virtual buffer rises by a whole datagram at each arrival).
+pub fn df_floor_ms(rate: u64) -> f64 {
+    7.0 * 188.0 * 8.0 / rate as f64 * 1e3
 }
 
 /// Replaces the text between the markers of `path` with `body` (appends a section with

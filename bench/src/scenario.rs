@@ -26,7 +26,10 @@ pub fn channel_output(i: usize, port_base: u16) -> SocketAddrV4 {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Tool {
     Headend,
+    /// ffmpeg as users run it: `-re`, output written as the muxer produces it.
     Ffmpeg,
+    /// ffmpeg with its UDP protocol's own pacing (`bitrate=` on the output URL).
+    FfmpegPaced,
     Multicat,
 }
 
@@ -35,20 +38,41 @@ impl Tool {
         match self {
             Tool::Headend => "headend",
             Tool::Ffmpeg => "ffmpeg",
+            Tool::FfmpegPaced => "ffmpeg, udp bitrate=",
             Tool::Multicat => "multicat",
         }
     }
 }
 
-/// CPU of headend's threads over the window, by kind.
+/// CPU of headend's threads over a window, by kind.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct ThreadShares {
     /// The channels' pacing threads (`playout-*`).
     pub pacers: CpuTime,
-    /// The tokio runtime: actors, and schedule extension on its blocking pool.
-    pub runtime: CpuTime,
-    /// Everything else, including threads that exited during the window.
-    pub other: CpuTime,
+    /// Everything else: the tokio runtime running the channel actors and, on its
+    /// blocking pool, schedule extension; threads that exited during the window.
+    pub rest: CpuTime,
+}
+
+/// CPU measured over one window.
+#[derive(Debug, Clone, Copy)]
+pub struct Window {
+    pub seconds: f64,
+    /// All the run's processes.
+    pub cpu: CpuTime,
+    /// headend only.
+    pub threads: Option<ThreadShares>,
+}
+
+impl Window {
+    /// CPU seconds per channel-hour.
+    pub fn per_channel_hour(&self, channels: usize) -> f64 {
+        self.cpu.total_s() / channels as f64 / self.seconds * 3600.0
+    }
+    /// CPU as a percentage of one core.
+    pub fn core_percent(&self) -> f64 {
+        self.cpu.total_s() / self.seconds * 100.0
+    }
 }
 
 /// What one run measured.
@@ -56,18 +80,18 @@ pub struct ThreadShares {
 pub struct RunResult {
     pub tool: Tool,
     pub channels: usize,
-    /// Measurement window, seconds.
-    pub window_s: f64,
-    /// CPU of all the run's processes over the window.
-    pub cpu: CpuTime,
+    /// While every captured stream had a receiver on loopback (the captures).
+    pub received: Window,
+    /// Right after, with no receiver at all (the kernel then drops the datagrams
+    /// without copying them to a socket), as when receivers are on other hosts.
+    pub unreceived: Option<Window>,
     /// From starting the processes until every captured stream had arrived.
     pub startup_s: f64,
     /// 1-minute load average when the run started (other work on the machine).
     pub load_before: f64,
-    pub threads: Option<ThreadShares>,
     pub streams: Vec<StreamResult>,
-    /// Host-wide UDP receive-buffer drops during the window (receiver side, not the
-    /// sender's fault).
+    /// Host-wide UDP receive-buffer drops during the captured window (receiver side,
+    /// not the sender's fault).
     pub rx_drops: u64,
     /// Warning and error lines the processes logged (first few, and the count).
     pub log_lines: Vec<String>,
@@ -75,23 +99,42 @@ pub struct RunResult {
 }
 
 impl RunResult {
-    /// CPU seconds per channel-hour.
-    pub fn cpu_per_channel_hour(&self) -> f64 {
-        self.cpu.total_s() / self.channels as f64 / self.window_s * 3600.0
+    /// The window CPU comparisons use: without receivers when measured.
+    pub fn cpu_window(&self) -> &Window {
+        self.unreceived.as_ref().unwrap_or(&self.received)
     }
-    /// CPU as a percentage of one core.
+    pub fn cpu_per_channel_hour(&self) -> f64 {
+        self.cpu_window().per_channel_hour(self.channels)
+    }
     pub fn core_percent(&self) -> f64 {
-        self.cpu.total_s() / self.window_s * 100.0
+        self.cpu_window().core_percent()
     }
 }
 
+/// Everything a bench measured.
+#[derive(Debug)]
+pub struct Bench {
+    pub items: Items,
+    pub runs: Vec<RunResult>,
+}
+
 /// Runs ffmpeg, multicat, then headend at each channel count.
-pub fn run_all(args: &PlayoutBench) -> anyhow::Result<Vec<RunResult>> {
-    let max_channels = args.channels.iter().copied().chain([args.ffmpeg_channels, args.multicat_channels]).max().unwrap_or(0);
+pub fn run_all(args: &PlayoutBench) -> anyhow::Result<Bench> {
+    let max_channels = args
+        .channels
+        .iter()
+        .copied()
+        .chain([args.ffmpeg_channels, args.ffmpeg_paced_channels, args.multicat_channels])
+        .max()
+        .unwrap_or(0);
     if max_channels > PORTS_PER_RUN {
         bail!("at most {PORTS_PER_RUN} channels per run");
     }
-    let runs: Vec<(Tool, usize)> = [(Tool::Ffmpeg, args.ffmpeg_channels), (Tool::Multicat, args.multicat_channels)]
+    let runs: Vec<(Tool, usize)> = [
+        (Tool::Ffmpeg, args.ffmpeg_channels),
+        (Tool::FfmpegPaced, args.ffmpeg_paced_channels),
+        (Tool::Multicat, args.multicat_channels),
+    ]
         .into_iter()
         .chain(args.channels.iter().map(|&n| (Tool::Headend, n)))
         .filter(|&(_, n)| n > 0)
@@ -104,6 +147,7 @@ pub fn run_all(args: &PlayoutBench) -> anyhow::Result<Vec<RunResult>> {
     let cover = Duration::from_secs(args.warmup + args.seconds + 30);
     let items = items::prepare(&dir, args.rate, cover)?;
     let work = tempfile::Builder::new().prefix("headend-bench-").tempdir()?;
+    procs::remove_on_signal(work.path());
     let mut results = Vec::new();
     for (n, &(tool, channels)) in runs.iter().enumerate() {
         let port_base = args.port_base + (n * PORTS_PER_RUN) as u16;
@@ -120,7 +164,7 @@ pub fn run_all(args: &PlayoutBench) -> anyhow::Result<Vec<RunResult>> {
         // Let sockets and the previous run's leftovers settle.
         std::thread::sleep(Duration::from_secs(1));
     }
-    Ok(results)
+    Ok(Bench { items, runs: results })
 }
 
 /// Which of `channels` streams to capture: all, or `max` spread evenly.
@@ -149,16 +193,20 @@ fn spawn(tool: Tool, channels: usize, args: &PlayoutBench, items: &Items, dir: &
                 .arg(dir.join("state"));
             Ok(vec![ChildGuard::spawn("headend", cmd, &log("headend"))?])
         }
-        Tool::Ffmpeg => (0..channels)
+        Tool::Ffmpeg | Tool::FfmpegPaced => (0..channels)
             .map(|i| {
                 let out = channel_output(i, port_base);
+                let mut url = format!("udp://{}:{}?pkt_size=1316&localaddr=127.0.0.1&ttl=1", out.ip(), out.port());
+                if tool == Tool::FfmpegPaced {
+                    url.push_str(&format!("&bitrate={}", args.rate));
+                }
                 let mut cmd = Command::new("ffmpeg");
                 cmd.args(["-nostdin", "-hide_banner", "-loglevel", "warning", "-re", "-stream_loop", "-1", "-i"])
                     .arg(&items.item)
                     .args(["-c", "copy", "-muxrate"])
                     .arg(args.rate.to_string())
                     .args(["-f", "mpegts"])
-                    .arg(format!("udp://{}:{}?pkt_size=1316&localaddr=127.0.0.1&ttl=1", out.ip(), out.port()));
+                    .arg(url);
                 ChildGuard::spawn(format!("ffmpeg {i}"), cmd, &log(&format!("ffmpeg-{i}")))
             })
             .collect(),
@@ -192,22 +240,19 @@ fn run_one(tool: Tool, channels: usize, args: &PlayoutBench, items: &Items, dir:
     alive()?;
 
     let pids: Vec<u32> = children.iter().map(ChildGuard::pid).collect();
-    let cpu_now = || pids.iter().map(|&p| procs::process_cpu(p)).sum::<anyhow::Result<CpuTime>>();
-    let threads_before = (tool == Tool::Headend).then(|| procs::thread_cpu(pids[0]));
+    let threads_of = (tool == Tool::Headend).then_some(pids[0]);
     captures.discard();
     let drops_before = procs::udp_receive_drops();
-    let cpu_before = cpu_now()?;
-    let t0 = Instant::now();
-    let end = t0 + Duration::from_secs(args.seconds);
-    while Instant::now() < end {
-        std::thread::sleep(end.saturating_duration_since(Instant::now()).min(Duration::from_secs(1)));
-        alive()?;
-    }
-    let cpu = cpu_now()? - cpu_before;
-    let window_s = t0.elapsed().as_secs_f64();
-    let threads = threads_before.map(|before| thread_shares(&before, &procs::thread_cpu(pids[0]), cpu));
+    let received = measure(&pids, threads_of, args.seconds, &alive)?;
     let rx_drops = procs::udp_receive_drops().saturating_sub(drops_before);
+    // Closing the capture sockets leaves the groups.
     let captured = captures.finish();
+    let unreceived = if args.unreceived_seconds > 0 {
+        std::thread::sleep(Duration::from_millis(500));
+        Some(measure(&pids, threads_of, args.unreceived_seconds, &alive)?)
+    } else {
+        None
+    };
     let logs: Vec<_> = children.iter().map(|c| c.log().to_path_buf()).collect();
     drop(children);
 
@@ -215,11 +260,10 @@ fn run_one(tool: Tool, channels: usize, args: &PlayoutBench, items: &Items, dir:
     Ok(RunResult {
         tool,
         channels,
-        window_s,
-        cpu,
+        received,
+        unreceived,
         startup_s,
         load_before,
-        threads,
         streams: streams::analyze_all(captured),
         rx_drops,
         log_lines,
@@ -227,24 +271,36 @@ fn run_one(tool: Tool, channels: usize, args: &PlayoutBench, items: &Items, dir:
     })
 }
 
-/// Splits a headend process's CPU over the window by thread kind.
+/// CPU of `pids` over `seconds` (and of `threads_of`'s threads, by kind), checking every
+/// second that the processes still run.
+fn measure(pids: &[u32], threads_of: Option<u32>, seconds: u64, alive: &dyn Fn() -> anyhow::Result<()>) -> anyhow::Result<Window> {
+    let cpu_now = || pids.iter().map(|&p| procs::process_cpu(p)).sum::<anyhow::Result<CpuTime>>();
+    let threads_before = threads_of.map(procs::thread_cpu);
+    let cpu_before = cpu_now()?;
+    let t0 = Instant::now();
+    let end = t0 + Duration::from_secs(seconds);
+    while Instant::now() < end {
+        std::thread::sleep(end.saturating_duration_since(Instant::now()).min(Duration::from_secs(1)));
+        alive()?;
+    }
+    let cpu = cpu_now()? - cpu_before;
+    let seconds = t0.elapsed().as_secs_f64();
+    let threads = threads_of.zip(threads_before).map(|(pid, before)| thread_shares(&before, &procs::thread_cpu(pid), cpu));
+    Ok(Window { seconds, cpu, threads })
+}
+
+/// Splits a headend process's CPU over a window: pacing threads and the rest.
 fn thread_shares(
     before: &std::collections::BTreeMap<u32, (String, CpuTime)>,
     after: &std::collections::BTreeMap<u32, (String, CpuTime)>,
     total: CpuTime,
 ) -> ThreadShares {
-    let mut shares = ThreadShares::default();
-    for (tid, (name, t1)) in after {
-        let t0 = before.get(tid).map_or(CpuTime::default(), |(_, t)| *t);
-        let used = *t1 - t0;
-        if name.starts_with("playout-") {
-            shares.pacers = shares.pacers + used;
-        } else if name.starts_with("tokio-runtime") {
-            shares.runtime = shares.runtime + used;
-        }
-    }
-    shares.other = total - shares.pacers - shares.runtime;
-    shares
+    let pacers = after
+        .iter()
+        .filter(|(_, (name, _))| name.starts_with("playout-"))
+        .map(|(tid, (_, t1))| *t1 - before.get(tid).map_or(CpuTime::default(), |(_, t0)| *t0))
+        .sum();
+    ThreadShares { pacers, rest: total - pacers }
 }
 
 /// The first distinct warning/error lines of the processes' logs (timestamps and
@@ -255,7 +311,8 @@ fn notable_log_lines(logs: &[std::path::PathBuf]) -> (Vec<String>, usize) {
     let mut count = 0;
     for path in logs {
         let text = std::fs::read_to_string(path).unwrap_or_default();
-        for line in text.lines().map(str::trim).filter(|l| !l.is_empty()) {
+        // multicat reports its socket set-up at "debug" level: not worth a mention.
+        for line in text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with("debug:")) {
             count += 1;
             // tracing lines start with an RFC 3339 timestamp: drop it.
             let body = match line.split_once(' ') {

@@ -77,7 +77,10 @@ pub fn headend_bin() -> &'static Path {
         if profile_dir.file_name().is_some_and(|n| n == "release") {
             cmd.arg("--release");
         }
+        eprintln!("cluster-tests: building {} (cargo build -p headend-node --bin headend)", bin.display());
+        let t0 = Instant::now();
         let out = cmd.output().unwrap_or_else(|e| panic!("cannot run cargo to build headend: {e}"));
+        eprintln!("cluster-tests: cargo build took {:?}", t0.elapsed());
         assert!(
             out.status.success(),
             "`cargo build -p headend-node --bin headend` failed ({}):\n{}",
@@ -218,6 +221,7 @@ impl HeadendBuilder {
             for (k, v) in &self.env {
                 cmd.env(k, v);
             }
+            die_with_parent(&mut cmd);
             let child = cmd.spawn().unwrap_or_else(|e| panic!("cannot start {}: {e}", headend_bin().display()));
             let mut h = Headend { child, http, config, data_dir, stderr_path, exit: None, _work: work };
             let up = wait_for(Duration::from_secs(20), "headend to answer /healthz or exit", || {
@@ -237,6 +241,28 @@ impl HeadendBuilder {
         panic!("{last_failure}");
     }
 }
+
+/// Has the kernel kill the child (SIGKILL) when the thread that spawned it ends, so a
+/// test binary killed by a CI timeout leaves no headend sending multicast behind (it
+/// would trip the collision check of every later run). `Drop` covers the normal case.
+#[cfg(target_os = "linux")]
+#[allow(unsafe_code)]
+fn die_with_parent(cmd: &mut Command) {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: the closure runs in the forked child before exec and only calls prctl,
+    // which is async-signal-safe and touches no memory shared with the parent.
+    unsafe {
+        cmd.pre_exec(|| {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) == -1 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn die_with_parent(_cmd: &mut Command) {}
 
 /// A running `headend run` process. Dropping it kills the process (SIGKILL) if it is
 /// still running; when the test is panicking its stderr is printed.

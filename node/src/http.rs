@@ -90,7 +90,7 @@ async fn playlist_m3u(Path(id): Path<String>) -> Result<Response, ApiError> {
 /// Last runs, counts, bytes, errors and whether the store is unreachable (degraded).
 async fn sync_status() -> Result<Response, ApiError> {
     use headend_actors::sync::actor::{SyncMsg, ACTOR_NAME};
-    let actor: ActorRef<SyncMsg> = ractor::registry::where_is(ACTOR_NAME.to_string()).map(ActorRef::from).ok_or(ApiError::NoSync)?;
+    let actor: ActorRef<SyncMsg> = ractor::registry::where_is(ACTOR_NAME).map(ActorRef::from).ok_or(ApiError::NoSync)?;
     match actor.call(SyncMsg::Status, Some(CALL_TIMEOUT)).await {
         Ok(ractor::rpc::CallResult::Success(status)) => Ok(Json(status).into_response()),
         _ => Err(ApiError::SyncUnavailable),
