@@ -20,7 +20,9 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use headend_actors::encode::testcard::{generate_test_item, AudioCodec, AudioSpec, TestItemSpec, VideoCodec, VideoSpec};
+use headend_actors::encode::testcard::{
+    generate_test_item, AudioCodec, AudioSpec, TestItemSpec, VideoCodec, VideoSpec,
+};
 pub use headend_actors::playout::capture::{ts_bytes, Capture, Datagram};
 pub use headend_actors::ts::analyzer::{analyze_bytes, AnalyzerConfig, Report};
 use serde_json::Value;
@@ -45,7 +47,10 @@ pub fn wait_for<T>(timeout: Duration, what: &str, mut f: impl FnMut() -> Option<
         if let Some(v) = f() {
             return v;
         }
-        assert!(Instant::now() < deadline, "timed out after {timeout:?} waiting for {what}");
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {timeout:?} waiting for {what}"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
 }
@@ -65,21 +70,40 @@ pub fn headend_bin() -> &'static Path {
         }
         let exe = std::env::current_exe().expect("current_exe");
         // <target>/<profile>/deps/<test binary>
-        let profile_dir = exe.parent().and_then(Path::parent).expect("test binary in <target>/<profile>/deps").to_path_buf();
+        let profile_dir = exe
+            .parent()
+            .and_then(Path::parent)
+            .expect("test binary in <target>/<profile>/deps")
+            .to_path_buf();
         let target_dir = profile_dir.parent().expect("target dir").to_path_buf();
         let bin = profile_dir.join(format!("headend{}", std::env::consts::EXE_SUFFIX));
-        let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("workspace root");
+        let workspace = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .parent()
+            .expect("workspace root");
         let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
         let mut cmd = Command::new(cargo);
-        cmd.args(["build", "--quiet", "-p", "headend-node", "--bin", "headend", "--manifest-path"])
-            .arg(workspace.join("Cargo.toml"))
-            .env("CARGO_TARGET_DIR", &target_dir);
+        cmd.args([
+            "build",
+            "--quiet",
+            "-p",
+            "headend-node",
+            "--bin",
+            "headend",
+            "--manifest-path",
+        ])
+        .arg(workspace.join("Cargo.toml"))
+        .env("CARGO_TARGET_DIR", &target_dir);
         if profile_dir.file_name().is_some_and(|n| n == "release") {
             cmd.arg("--release");
         }
-        eprintln!("cluster-tests: building {} (cargo build -p headend-node --bin headend)", bin.display());
+        eprintln!(
+            "cluster-tests: building {} (cargo build -p headend-node --bin headend)",
+            bin.display()
+        );
         let t0 = Instant::now();
-        let out = cmd.output().unwrap_or_else(|e| panic!("cannot run cargo to build headend: {e}"));
+        let out = cmd
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run cargo to build headend: {e}"));
         eprintln!("cluster-tests: cargo build took {:?}", t0.elapsed());
         assert!(
             out.status.success(),
@@ -87,7 +111,11 @@ pub fn headend_bin() -> &'static Path {
             out.status,
             String::from_utf8_lossy(&out.stderr)
         );
-        assert!(bin.is_file(), "built headend but {} does not exist", bin.display());
+        assert!(
+            bin.is_file(),
+            "built headend but {} does not exist",
+            bin.display()
+        );
         bin
     })
 }
@@ -136,7 +164,11 @@ impl Channel {
 
     /// The `[[channels]]` TOML.
     pub fn to_toml(&self) -> String {
-        let items: Vec<String> = self.items.iter().map(|p| toml_str(&p.display().to_string())).collect();
+        let items: Vec<String> = self
+            .items
+            .iter()
+            .map(|p| toml_str(&p.display().to_string()))
+            .collect();
         format!(
             "[[channels]]\nid = {}\nname = {}\nprogram_number = {}\nmux_rate = {}\n\n\
              [channels.multicast]\ngroup = \"{}\"\nport = {}\ninterface = \"127.0.0.1\"\nttl = 1\nloopback = true\n\n\
@@ -172,7 +204,10 @@ pub fn config_toml(data_dir: &Path, http: SocketAddr, channels: &[Channel]) -> S
 /// A free loopback TCP port (bound then released; [`HeadendBuilder::spawn`] retries if
 /// another process takes it in between).
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("bind 127.0.0.1:0").port()
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("bind 127.0.0.1:0")
+        .port()
 }
 
 /// Builds and starts a [`Headend`].
@@ -205,11 +240,18 @@ impl HeadendBuilder {
     pub fn spawn(self) -> Headend {
         let mut last_failure = String::new();
         for _attempt in 0..3 {
-            let work = tempfile::Builder::new().prefix("headend-cluster-").tempdir().expect("temp dir");
-            let data_dir = self.data_dir.clone().unwrap_or_else(|| work.path().join("data"));
+            let work = tempfile::Builder::new()
+                .prefix("headend-cluster-")
+                .tempdir()
+                .expect("temp dir");
+            let data_dir = self
+                .data_dir
+                .clone()
+                .unwrap_or_else(|| work.path().join("data"));
             let http = SocketAddr::from(([127, 0, 0, 1], free_port()));
             let config = work.path().join("headend.toml");
-            std::fs::write(&config, config_toml(&data_dir, http, &self.channels)).expect("write config");
+            std::fs::write(&config, config_toml(&data_dir, http, &self.channels))
+                .expect("write config");
             let stderr_path = work.path().join("stderr.log");
             let stdout_path = work.path().join("stdout.log");
             let mut cmd = headend_command();
@@ -222,14 +264,31 @@ impl HeadendBuilder {
                 cmd.env(k, v);
             }
             die_with_parent(&mut cmd);
-            let child = cmd.spawn().unwrap_or_else(|e| panic!("cannot start {}: {e}", headend_bin().display()));
-            let mut h = Headend { child, http, config, data_dir, stderr_path, exit: None, _work: work };
-            let up = wait_for(Duration::from_secs(20), "headend to answer /healthz or exit", || {
-                if h.try_wait().is_some() {
-                    return Some(false);
-                }
-                http_get(http, "/healthz").ok().filter(|r| r.status == 200).map(|_| true)
-            });
+            let child = cmd
+                .spawn()
+                .unwrap_or_else(|e| panic!("cannot start {}: {e}", headend_bin().display()));
+            let mut h = Headend {
+                child,
+                http,
+                config,
+                data_dir,
+                stderr_path,
+                exit: None,
+                _work: work,
+            };
+            let up = wait_for(
+                Duration::from_secs(20),
+                "headend to answer /healthz or exit",
+                || {
+                    if h.try_wait().is_some() {
+                        return Some(false);
+                    }
+                    http_get(http, "/healthz")
+                        .ok()
+                        .filter(|r| r.status == 200)
+                        .map(|_| true)
+                },
+            );
             if up {
                 return h;
             }
@@ -305,7 +364,13 @@ impl Headend {
 
     /// GET `path` from the node's API; panics (with the node's log) on a transport error.
     pub fn get(&self, path: &str) -> HttpResponse {
-        http_get(self.http, path).unwrap_or_else(|e| panic!("GET {path} on {}: {e}\nheadend stderr:\n{}", self.http, self.stderr_log()))
+        http_get(self.http, path).unwrap_or_else(|e| {
+            panic!(
+                "GET {path} on {}: {e}\nheadend stderr:\n{}",
+                self.http,
+                self.stderr_log()
+            )
+        })
     }
 
     /// `/channels/{id}/now` when it answers 200.
@@ -316,12 +381,19 @@ impl Headend {
 
     /// Waits until the channel is on air and returns its first now-playing answer.
     pub fn wait_on_air(&mut self, channel: &str, timeout: Duration) -> NowPlaying {
-        wait_for(timeout, &format!("channel {channel} on air (/now answering 200)"), || {
-            if let Some(status) = self.try_wait() {
-                panic!("headend exited with {status} before {channel} went on air:\n{}", self.stderr_log());
-            }
-            self.now(channel)
-        })
+        wait_for(
+            timeout,
+            &format!("channel {channel} on air (/now answering 200)"),
+            || {
+                if let Some(status) = self.try_wait() {
+                    panic!(
+                        "headend exited with {status} before {channel} went on air:\n{}",
+                        self.stderr_log()
+                    );
+                }
+                self.now(channel)
+            },
+        )
     }
 
     /// Sends a signal (`"TERM"`, `"INT"`, ...) with the `kill` command.
@@ -398,8 +470,15 @@ pub struct NowPlaying {
 impl NowPlaying {
     /// Panics naming the field when the JSON lacks one or has the wrong type.
     pub fn from_json(v: &Value) -> NowPlaying {
-        let s = |k: &str| v[k].as_str().unwrap_or_else(|| panic!("now playing: {k} is not a string in {v}")).to_owned();
-        let n = |k: &str| v[k].as_u64().unwrap_or_else(|| panic!("now playing: {k} is not an unsigned integer in {v}"));
+        let s = |k: &str| {
+            v[k].as_str()
+                .unwrap_or_else(|| panic!("now playing: {k} is not a string in {v}"))
+                .to_owned()
+        };
+        let n = |k: &str| {
+            v[k].as_u64()
+                .unwrap_or_else(|| panic!("now playing: {k} is not an unsigned integer in {v}"))
+        };
         NowPlaying {
             channel: s("channel"),
             index: n("index"),
@@ -411,7 +490,10 @@ impl NowPlaying {
             started_unix_ms: n("started_unix_ms"),
             duration_ms: n("duration_ms"),
             position_ms: n("position_ms"),
-            kind: v["kind"].as_str().map(str::to_owned).unwrap_or_else(|| v["kind"].to_string()),
+            kind: v["kind"]
+                .as_str()
+                .map(str::to_owned)
+                .unwrap_or_else(|| v["kind"].to_string()),
             path: s("path"),
         }
     }
@@ -419,7 +501,10 @@ impl NowPlaying {
 
 /// Milliseconds since the Unix epoch.
 pub fn unix_ms() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock after 1970").as_millis() as u64
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock after 1970")
+        .as_millis() as u64
 }
 
 // ---------------------------------------------------------------------------------------
@@ -437,12 +522,16 @@ pub struct HttpResponse {
 impl HttpResponse {
     pub fn header(&self, name: &str) -> Option<&str> {
         let name = name.to_ascii_lowercase();
-        self.headers.iter().find(|(k, _)| *k == name).map(|(_, v)| v.as_str())
+        self.headers
+            .iter()
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| v.as_str())
     }
 
     /// The body as JSON; panics with the body when it is not.
     pub fn json(&self) -> Value {
-        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("body is not JSON ({e}): {:?}", self.body))
+        serde_json::from_str(&self.body)
+            .unwrap_or_else(|e| panic!("body is not JSON ({e}): {:?}", self.body))
     }
 }
 
@@ -452,10 +541,16 @@ pub fn http_get(addr: SocketAddr, path: &str) -> std::io::Result<HttpResponse> {
     let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(2))?;
     s.set_read_timeout(Some(Duration::from_secs(5)))?;
     s.set_write_timeout(Some(Duration::from_secs(5)))?;
-    write!(s, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nAccept: */*\r\n\r\n")?;
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nAccept: */*\r\n\r\n"
+    )?;
     let mut raw = Vec::new();
     s.read_to_end(&mut raw)?;
-    let split = raw.windows(4).position(|w| w == b"\r\n\r\n").ok_or_else(|| bad(format!("no header end in {} bytes", raw.len())))?;
+    let split = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .ok_or_else(|| bad(format!("no header end in {} bytes", raw.len())))?;
     let head = String::from_utf8_lossy(&raw[..split]).into_owned();
     let mut body = raw[split + 4..].to_vec();
     let mut lines = head.split("\r\n");
@@ -469,17 +564,29 @@ pub fn http_get(addr: SocketAddr, path: &str) -> std::io::Result<HttpResponse> {
         .filter_map(|l| l.split_once(':'))
         .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
         .collect();
-    let header = |n: &str| headers.iter().find(|(k, _)| k == n).map(|(_, v)| v.as_str());
+    let header = |n: &str| {
+        headers
+            .iter()
+            .find(|(k, _)| k == n)
+            .map(|(_, v)| v.as_str())
+    };
     if header("transfer-encoding").is_some_and(|v| v.eq_ignore_ascii_case("chunked")) {
         body = dechunk(&body).ok_or_else(|| bad("bad chunked body".into()))?;
     } else if let Some(len) = header("content-length").and_then(|v| v.parse::<usize>().ok()) {
         if body.len() < len {
-            return Err(bad(format!("body cut short: {} of {len} bytes", body.len())));
+            return Err(bad(format!(
+                "body cut short: {} of {len} bytes",
+                body.len()
+            )));
         }
         body.truncate(len);
     }
     let body = String::from_utf8(body).map_err(|e| bad(format!("body is not UTF-8: {e}")))?;
-    Ok(HttpResponse { status, headers, body })
+    Ok(HttpResponse {
+        status,
+        headers,
+        body,
+    })
 }
 
 fn dechunk(mut data: &[u8]) -> Option<Vec<u8>> {
@@ -502,7 +609,8 @@ fn dechunk(mut data: &[u8]) -> Option<Vec<u8>> {
 
 /// Joins `group:port` on the loopback interface and starts receiving.
 pub fn capture(group: Ipv4Addr, port: u16) -> Capture {
-    Capture::start(group, port, Ipv4Addr::LOCALHOST).unwrap_or_else(|e| panic!("cannot join {group}:{port} on 127.0.0.1: {e}"))
+    Capture::start(group, port, Ipv4Addr::LOCALHOST)
+        .unwrap_or_else(|e| panic!("cannot join {group}:{port} on 127.0.0.1: {e}"))
 }
 
 /// Datagrams a stream at `mux_rate` bit/s sends in `d`.
@@ -541,22 +649,67 @@ pub struct Items {
 }
 
 /// Sidecar metadata of an item: `(media_id, title, artist, album, genre)`.
-pub type Meta = (&'static str, &'static str, &'static str, &'static str, &'static str);
+pub type Meta = (
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static str,
+);
 
 /// (file, seconds, (media_id, title, artist, album, genre), tone).
 const ITEM_SPECS: [(&str, f64, Meta, u32); 4] = [
-    ("alpha.ts", 3.0, ("alpha-001", "Alpha", "The Testers", "First Album", "Test"), 440),
-    ("bravo.ts", 3.0, ("bravo-002", "Bravo", "Second Act", "Second Album", "Test"), 660),
-    ("long-one.ts", 6.0, ("long-001", "Long One", "Slow Band", "Long Player", "Ambient"), 330),
-    ("long-two.ts", 6.0, ("long-002", "Long Two", "Slow Band", "Long Player", "Ambient"), 550),
+    (
+        "alpha.ts",
+        3.0,
+        ("alpha-001", "Alpha", "The Testers", "First Album", "Test"),
+        440,
+    ),
+    (
+        "bravo.ts",
+        3.0,
+        ("bravo-002", "Bravo", "Second Act", "Second Album", "Test"),
+        660,
+    ),
+    (
+        "long-one.ts",
+        6.0,
+        (
+            "long-001",
+            "Long One",
+            "Slow Band",
+            "Long Player",
+            "Ambient",
+        ),
+        330,
+    ),
+    (
+        "long-two.ts",
+        6.0,
+        (
+            "long-002",
+            "Long Two",
+            "Slow Band",
+            "Long Player",
+            "Ambient",
+        ),
+        550,
+    ),
 ];
 /// Bump when the items change, so cached items are regenerated.
 const ITEMS_VERSION: u32 = 1;
 
 /// The sidecar metadata written for `item`.
 pub fn meta_of(item: &Path) -> Meta {
-    let name = item.file_name().and_then(|n| n.to_str()).unwrap_or_default();
-    ITEM_SPECS.iter().find(|s| s.0 == name).map(|s| s.2).unwrap_or_else(|| panic!("not a test item: {}", item.display()))
+    let name = item
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or_default();
+    ITEM_SPECS
+        .iter()
+        .find(|s| s.0 == name)
+        .map(|s| s.2)
+        .unwrap_or_else(|| panic!("not a test item: {}", item.display()))
 }
 
 /// The items, generated with the FFmpeg libraries on first use and cached in
@@ -566,12 +719,19 @@ pub fn items() -> &'static Items {
     static ITEMS: OnceLock<Items> = OnceLock::new();
     ITEMS.get_or_init(|| {
         let exe = std::env::current_exe().expect("current_exe");
-        let target = exe.ancestors().nth(3).map(Path::to_path_buf).unwrap_or_else(std::env::temp_dir);
+        let target = exe
+            .ancestors()
+            .nth(3)
+            .map(Path::to_path_buf)
+            .unwrap_or_else(std::env::temp_dir);
         let root = target.join("tmp").join("headend-cluster-tests");
         let dir = root.join(format!("items-v{ITEMS_VERSION}"));
         if !dir.join("done").is_file() {
             std::fs::create_dir_all(&root).expect("create item cache root");
-            let fresh = tempfile::Builder::new().prefix("items-new-").tempdir_in(&root).expect("temp dir");
+            let fresh = tempfile::Builder::new()
+                .prefix("items-new-")
+                .tempdir_in(&root)
+                .expect("temp dir");
             for (file, secs, meta, tone) in ITEM_SPECS {
                 write_item(&fresh.path().join(file), secs, meta, tone);
             }
@@ -589,7 +749,12 @@ pub fn items() -> &'static Items {
             }
         }
         let p = |f: &str| dir.join(f);
-        Items { alpha: p("alpha.ts"), bravo: p("bravo.ts"), long_one: p("long-one.ts"), long_two: p("long-two.ts") }
+        Items {
+            alpha: p("alpha.ts"),
+            bravo: p("bravo.ts"),
+            long_one: p("long-one.ts"),
+            long_two: p("long-two.ts"),
+        }
     })
 }
 
@@ -599,8 +764,21 @@ fn write_item(path: &Path, secs: f64, meta: Meta, tone_hz: u32) {
         title: title.into(),
         artist: artist.into(),
         duration: Duration::from_secs_f64(secs),
-        video: Some(VideoSpec { codec: VideoCodec::H264, width: 320, height: 180, fps: 25, bitrate: 400_000, gop: 25 }),
-        audio: Some(AudioSpec { codec: AudioCodec::Aac, sample_rate: 48_000, channels: 2, bitrate: 96_000, tone_hz }),
+        video: Some(VideoSpec {
+            codec: VideoCodec::H264,
+            width: 320,
+            height: 180,
+            fps: 25,
+            bitrate: 400_000,
+            gop: 25,
+        }),
+        audio: Some(AudioSpec {
+            codec: AudioCodec::Aac,
+            sample_rate: 48_000,
+            channels: 2,
+            bitrate: 96_000,
+            tone_hz,
+        }),
     };
     generate_test_item(&spec, path).unwrap_or_else(|e| panic!("making {}: {e}", path.display()));
     let sidecar = serde_json::json!({"media_id": media_id, "title": title, "artist": artist, "album": album, "genre": genre});

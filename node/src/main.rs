@@ -50,6 +50,13 @@ enum Command {
     },
 }
 
+/// A configuration error is the operator's to fix: say it plainly (no backtrace) and
+/// exit with status 2, as `check-config` does.
+fn config_error(e: headend_node::config::ConfigError) -> ! {
+    eprintln!("{e}");
+    std::process::exit(2);
+}
+
 fn init_logging(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
@@ -63,18 +70,9 @@ fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
         Command::CheckConfig { file, skip_paths } => {
-            let config = match Config::load(&file) {
-                Ok(c) => c,
-                Err(e) => {
-                    eprintln!("{e}");
-                    std::process::exit(2);
-                }
-            };
+            let loaded = if skip_paths { Config::load(&file) } else { Config::load_with_paths(&file) };
+            let config = loaded.unwrap_or_else(|e| config_error(e));
             if !skip_paths {
-                if let Err(e) = config.validate_paths() {
-                    eprintln!("{e}");
-                    std::process::exit(2);
-                }
                 let (checked, problems) = headend_node::check::probe_items(&config);
                 for p in &problems {
                     eprintln!("{}: channel {:?}: {}", file.display(), p.channel, p.message);
@@ -90,7 +88,7 @@ fn main() -> anyhow::Result<()> {
         }
         Command::Sync { config, once, quiet } => {
             anyhow::ensure!(once, "`headend sync` runs once: add --once (a running node syncs on node.sync.interval_secs)");
-            let config = Config::load(&config).map_err(|e| anyhow::anyhow!("{e}"))?;
+            let config = Config::load(&config).unwrap_or_else(|e| config_error(e));
             init_logging(config.node.log_format);
             let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
             let report = rt.block_on(headend_node::sync::sync_once(&config, !quiet))?;
@@ -119,8 +117,7 @@ fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Run { config } => {
-            let config = Config::load(&config).map_err(|e| anyhow::anyhow!("{e}"))?;
-            config.validate_paths().map_err(|e| anyhow::anyhow!("{e}"))?;
+            let config = Config::load_with_paths(&config).unwrap_or_else(|e| config_error(e));
             init_logging(config.node.log_format);
             serve(config)
         }

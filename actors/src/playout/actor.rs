@@ -167,8 +167,13 @@ impl ChannelState {
         Ok(())
     }
 
+    /// The entry being presented now: the last one whose first frame is due by now.
+    /// (An item's packets start `lead` before its presentation, while the previous item
+    /// is still on screen.)
     fn on_air_entry(&self) -> Option<&ScheduledItem> {
-        self.schedule.position_at(self.now_k()).map(|p| &self.schedule.entries[p])
+        let k = self.now_k();
+        let rate = self.schedule.mux_rate;
+        self.schedule.entries.iter().rev().find(|e| e.presentation_packet(rate) <= k)
     }
 
     fn now_playing(&self) -> Option<NowPlaying> {

@@ -210,16 +210,23 @@ impl Config {
     /// Reads `path`, parses it, applies `HEADEND_*` overrides from the process
     /// environment and validates (without checking media paths).
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        Self::load_file(path, false)
+    }
+
+    /// Like [`Config::load`], and also checks that media paths exist; every settings and
+    /// path problem is reported in one go. (A TOML syntax or schema error still stops
+    /// parsing: the file cannot be read further.)
+    pub fn load_with_paths(path: &Path) -> Result<Config, ConfigError> {
+        Self::load_file(path, true)
+    }
+
+    fn load_file(path: &Path, with_paths: bool) -> Result<Config, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
             path: path.to_path_buf(),
             source,
         })?;
         let env = |name: &str| std::env::var(name).ok();
-        Ok(Config::from_toml_str(
-            &text,
-            &path.display().to_string(),
-            env,
-        )?)
+        Ok(Self::build(&text, &path.display().to_string(), env, with_paths)?)
     }
 
     /// Parses `toml`, applies overrides from `env` and validates (without
@@ -229,9 +236,21 @@ impl Config {
         source_name: &str,
         env: impl Fn(&str) -> Option<String>,
     ) -> Result<Config, ConfigErrors> {
+        Self::build(toml, source_name, env, false)
+    }
+
+    fn build(
+        toml: &str,
+        source_name: &str,
+        env: impl Fn(&str) -> Option<String>,
+        with_paths: bool,
+    ) -> Result<Config, ConfigErrors> {
         let mut config = parse::parse(toml, source_name)?;
         let mut issues = env::apply_overrides(&mut config, &env);
         issues.extend(validate::collect(&config));
+        if with_paths {
+            issues.extend(validate::collect_paths(&config));
+        }
         if issues.is_empty() {
             Ok(config)
         } else {
