@@ -24,7 +24,11 @@ pub enum EntryState {
     /// Download started, not finished: never playable.
     Pending,
     Ready,
+    /// The last attempt failed; retried on the next run.
     Failed { reason: String },
+    /// This version of the object cannot be used (not media headend can read); tried
+    /// again only when the object changes.
+    Refused { reason: String },
 }
 
 /// One synced object.
@@ -68,6 +72,7 @@ impl CatalogEntry {
                 EntryState::Pending => KnownState::Pending,
                 EntryState::Ready => KnownState::Ready,
                 EntryState::Failed { .. } => KnownState::Failed,
+                EntryState::Refused { .. } => KnownState::Refused,
             },
         }
     }

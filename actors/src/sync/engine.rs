@@ -215,7 +215,9 @@ impl Ctx<'_> {
                         let _ = std::fs::remove_file(dest.under(&self.settings.cache_root));
                     }
                 }
-                entry.state = EntryState::Failed { reason: reason.clone() };
+                // The bytes arrived whole but are not media headend can read: refuse
+                // this version until the object changes, rather than fetch it every run.
+                entry.state = EntryState::Refused { reason: reason.clone() };
                 let _ = put(self.catalog, entry).await;
                 if was_ready {
                     let key = item.media.key.clone();
@@ -374,7 +376,19 @@ async fn run(source: &Source, channel: &str, catalog: &Catalog, settings: &SyncS
             Action::Remove { key } => removals.push(key),
         }
     }
-    report.unchanged = report.media - work.len() as u64;
+    // Versions refused before are not fetched again, but each run still reports them.
+    let mut still_refused = 0;
+    for item in items.iter() {
+        let key = &item.media.key;
+        if let Some(EntryState::Refused { reason }) = known.get(key).map(|e| &e.state) {
+            if !work.iter().any(|(n, _, _)| &items[*n].media.key == key) {
+                let reason = format!("{reason} (refused before; fetched again when the object changes)");
+                report.failed.push(ObjectFailure { channel: channel.into(), key: key.clone(), reason });
+                still_refused += 1;
+            }
+        }
+    }
+    report.unchanged = report.media - work.len() as u64 - still_refused;
     let size = |i: &Item| i.media.size + i.files.iter().map(|(o, _)| o.size).sum::<u64>();
     let total: u64 = work.iter().map(|(n, _, _)| size(&items[*n])).sum();
     hooks.progress.planned(work.len() as u64, total);

@@ -31,6 +31,8 @@ pub enum KnownState {
     Pending,
     /// The last attempt failed.
     Failed,
+    /// This version cannot be used; only a change brings it back.
+    Refused,
 }
 
 /// Why an object is (re)downloaded.
@@ -74,6 +76,7 @@ pub fn plan(listing: &[RemoteObject], catalog: &BTreeMap<String, Known>) -> Vec<
                 KnownState::Ready => None,
                 KnownState::Pending => Some(Why::Unfinished),
                 KnownState::Failed => Some(Why::RetryFailed),
+                KnownState::Refused => None,
             },
         };
         if let Some(why) = why {
@@ -122,6 +125,15 @@ mod tests {
         assert!(plan(std::slice::from_ref(&a), &catalog).is_empty());
         assert_eq!(plan(&[obj("a", 10, None, 101)], &catalog).len(), 1);
         assert_eq!(plan(&[obj("a", 11, None, 100)], &catalog).len(), 1);
+    }
+
+    #[test]
+    fn refused_versions_wait_for_a_change() {
+        let a = obj("notes.txt", 9, Some("v1"), 0);
+        let catalog = BTreeMap::from([("notes.txt".to_string(), known(&a, KnownState::Refused))]);
+        assert!(plan(std::slice::from_ref(&a), &catalog).is_empty(), "not fetched again every run");
+        let changed = obj("notes.txt", 9, Some("v2"), 0);
+        assert!(matches!(&plan(&[changed], &catalog)[0], Action::Download { why: Why::Changed, .. }));
     }
 
     #[test]
