@@ -11,7 +11,7 @@ PACKAGES=(
   libavdevice-dev
   protobuf-compiler libprotobuf-dev
   # runtime, tests and benchmarks: ffprobe/ffmpeg CLI, Chromium, multicat, iproute2
-  fonts-dejavu-core ffmpeg chromium chromium-headless-shell multicat iproute2 procps
+  fonts-dejavu-core ffmpeg chromium chromium-headless-shell multicat rclone iproute2 procps
 )
 
 # --- s3s-fs: the S3-compatible server the sync tests start (actors/tests/sync_s3.rs) ---
