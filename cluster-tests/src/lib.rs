@@ -376,7 +376,7 @@ impl Headend {
     /// `/channels/{id}/now` when it answers 200.
     pub fn now(&self, channel: &str) -> Option<NowPlaying> {
         let r = http_get(self.http, &format!("/channels/{channel}/now")).ok()?;
-        (r.status == 200).then(|| NowPlaying::from_json(&r.json()))
+        (r.status == 200).then(|| now_from_json(&r.json()))
     }
 
     /// Waits until the channel is on air and returns its first now-playing answer.
@@ -450,53 +450,12 @@ impl Drop for Headend {
     }
 }
 
-/// The JSON of `/channels/{id}/now`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NowPlaying {
-    pub channel: String,
-    pub index: u64,
-    pub media_id: String,
-    pub title: String,
-    pub artist: String,
-    pub album: String,
-    pub genre: String,
-    pub started_unix_ms: u64,
-    pub duration_ms: u64,
-    pub position_ms: u64,
-    pub kind: String,
-    pub path: String,
-}
+/// The JSON of `/channels/{id}/now`: the node's own type.
+pub use headend_actors::playout::actor::NowPlaying;
 
-impl NowPlaying {
-    /// Panics naming the field when the JSON lacks one or has the wrong type.
-    pub fn from_json(v: &Value) -> NowPlaying {
-        let s = |k: &str| {
-            v[k].as_str()
-                .unwrap_or_else(|| panic!("now playing: {k} is not a string in {v}"))
-                .to_owned()
-        };
-        let n = |k: &str| {
-            v[k].as_u64()
-                .unwrap_or_else(|| panic!("now playing: {k} is not an unsigned integer in {v}"))
-        };
-        NowPlaying {
-            channel: s("channel"),
-            index: n("index"),
-            media_id: s("media_id"),
-            title: s("title"),
-            artist: s("artist"),
-            album: s("album"),
-            genre: s("genre"),
-            started_unix_ms: n("started_unix_ms"),
-            duration_ms: n("duration_ms"),
-            position_ms: n("position_ms"),
-            kind: v["kind"]
-                .as_str()
-                .map(str::to_owned)
-                .unwrap_or_else(|| v["kind"].to_string()),
-            path: s("path"),
-        }
-    }
+/// Reads `/channels/{id}/now` JSON, panicking with the body when it does not parse.
+pub fn now_from_json(v: &Value) -> NowPlaying {
+    serde_json::from_value(v.clone()).unwrap_or_else(|e| panic!("now playing JSON {v}: {e}"))
 }
 
 /// Milliseconds since the Unix epoch.

@@ -4,6 +4,7 @@
 //! Multicast groups used here: 239.255.210.1 ..= 239.255.210.9 (one per test, so tests
 //! can run in parallel without tripping the collision check).
 
+use headend_actors::playout::schedule::EntryKind;
 use headend_cluster_tests::{
     analyze, capture, datagrams_in, describe, headend_command, items, meta_of, unix_ms, wait_for,
     Capture, Channel, Headend, NowPlaying, DATAGRAM_BYTES,
@@ -15,7 +16,7 @@ use std::time::{Duration, Instant};
 const ON_AIR_TIMEOUT: Duration = Duration::from_secs(20);
 
 fn assert_sidecar_meta(now: &NowPlaying) {
-    let (media_id, title, artist, album, genre) = meta_of(Path::new(&now.path));
+    let (media_id, title, artist, album, genre) = meta_of(now.path.as_path());
     assert_eq!(
         (
             now.media_id.as_str(),
@@ -26,7 +27,7 @@ fn assert_sidecar_meta(now: &NowPlaying) {
         ),
         (media_id, title, artist, album, genre),
         "now playing metadata must come from the sidecar of {}",
-        now.path
+        now.path.display()
     );
 }
 
@@ -121,11 +122,11 @@ fn run_serves_now_playing_and_playlist() {
     // Now playing: sidecar metadata, an entry of ours, time moving.
     let now = h.wait_on_air(&ch.id, ON_AIR_TIMEOUT);
     assert_eq!(now.channel, ch.id);
-    assert_eq!(now.kind, "Item", "{now:?}");
+    assert_eq!(now.kind, EntryKind::Item, "{now:?}");
     assert!(
-        playlist.iter().any(|p| Path::new(&now.path) == p),
+        playlist.iter().any(|p| now.path.as_path() == p),
         "on air: {} is not in the playlist",
-        now.path
+        now.path.display()
     );
     assert_sidecar_meta(&now);
     assert!(

@@ -26,8 +26,8 @@ pub fn actor_name(channel_id: &str) -> String {
     format!("channel:{channel_id}")
 }
 
-/// What is on air now.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+/// What is on air now (the JSON of `GET /channels/{id}/now`).
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct NowPlaying {
     pub channel: String,
     /// Global schedule entry number (increases by one per item aired).
