@@ -6,4 +6,5 @@ pub mod demo;
 pub mod http;
 pub mod run;
 pub mod spec;
+pub mod supervise;
 pub mod sync;

@@ -7,6 +7,7 @@ use headend_actors::playout::clock::MonotonicClock;
 use headend_actors::playout::supervisor::{PlayoutArgs, PlayoutSupervisor};
 use headend_actors::sync::actor as sync_actor;
 use headend_actors::sync::engine::SyncHooks;
+use crate::supervise::Restarter;
 use ractor::Actor;
 use std::future::Future;
 use std::sync::Arc;
@@ -22,7 +23,10 @@ pub async fn run(config: Config, listener: TcpListener, shutdown: impl Future<Ou
     // Media sync, when a channel has a source. The player keeps the file it plays open,
     // so a removed item is never pulled from under it even when its file is deleted.
     let sync = match crate::sync::actor_args(&config, SyncHooks::default())? {
-        Some(args) => Some(Actor::spawn(Some(sync_actor::ACTOR_NAME.into()), sync_actor::SyncActor, args).await?.0),
+        Some(args) => {
+            let restarter = Restarter { child: sync_actor::SyncActor, name: sync_actor::ACTOR_NAME.into() };
+            Some(Actor::spawn(None, restarter, args).await?.0)
+        }
         None => None,
     };
     tracing::info!(node = %config.node.id, http = %listener.local_addr()?, channels = ids.len(), "node started");

@@ -22,7 +22,7 @@ pub fn sources(config: &Config) -> Vec<SourceSpec> {
                 channel: s.folder.clone().unwrap_or_else(|| c.id.clone()),
                 url: s.source.clone(),
                 options: s.options.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
-                interval: Duration::from_secs(config.node.sync.interval_secs),
+                interval: Duration::from_secs(s.interval_secs.unwrap_or(config.node.sync.interval_secs)),
             })
         })
         .collect()

@@ -45,7 +45,7 @@ pub enum SyncMsg {
     Finished(Vec<SyncReport>),
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone, Copy)]
 pub struct SyncActor;
 
 pub struct SyncState {

@@ -51,6 +51,9 @@ pub struct ChannelSync {
     /// Non-secret store settings (endpoint, region, allow_http, ...).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub options: BTreeMap<String, String>,
+    /// Re-sync interval for this channel, seconds; default `node.sync.interval_secs`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interval_secs: Option<u64>,
 }
 
 /// URL schemes headend can sync from.
