@@ -15,6 +15,8 @@ pub struct Deviation {
     pub rate_bps: f64,
     /// |arrival − ideal| of every datagram, milliseconds, ascending.
     pub sorted_ms: Vec<f64>,
+    /// Arrival time of the datagram with the largest deviation.
+    pub worst_at: Duration,
 }
 
 /// Fits the ideal timeline to `(arrival, datagram size)` in arrival order. `None` with
@@ -44,8 +46,10 @@ pub fn deviation(arrivals: impl IntoIterator<Item = (Duration, usize)>) -> Optio
     let seconds_per_byte = sxy / sxx;
     let mut sorted_ms: Vec<f64> =
         xs.iter().zip(&ys).map(|(x, y)| (y - (my + (x - mx) * seconds_per_byte)).abs() * 1e3).collect();
+    let worst = (0..sorted_ms.len()).max_by(|&a, &b| sorted_ms[a].total_cmp(&sorted_ms[b])).unwrap_or(0);
+    let worst_at = Duration::from_secs_f64(ys[worst]);
     sorted_ms.sort_by(f64::total_cmp);
-    Some(Deviation { rate_bps: 8.0 / seconds_per_byte, sorted_ms })
+    Some(Deviation { rate_bps: 8.0 / seconds_per_byte, sorted_ms, worst_at })
 }
 
 /// Nearest-rank percentile (`p` in 0..=100) of ascending values.
@@ -89,6 +93,8 @@ mod tests {
     fn one_late_datagram_is_the_maximum() {
         let d = deviation(stream(4e6, 10_000, |i| if i == 5000 { 0.003 } else { 0.0 })).unwrap();
         assert!((d.sorted_ms.last().unwrap() - 3.0).abs() < 0.01);
+        let at = 5.0 + (5000 * DG * 8) as f64 / 4e6 + 0.003;
+        assert!((d.worst_at.as_secs_f64() - at).abs() < 1e-6);
         assert!(percentile(&d.sorted_ms, 99.0).unwrap() < 0.01);
     }
 

@@ -73,6 +73,10 @@ pub struct PlayoutBench {
     /// First UDP port; each run uses its own block of ports from here.
     #[arg(long, default_value_t = 24_000)]
     pub port_base: u16,
+    /// Also write every captured datagram's arrival time and size to CSV files here
+    /// (`<run>-<tool>-<group>-<port>.csv`), for a closer look.
+    #[arg(long)]
+    pub dump_dir: Option<PathBuf>,
     /// Also write the results into bench/README.md, between its markers.
     #[arg(long)]
     pub write_readme: bool,

@@ -209,6 +209,30 @@ pub fn thread_cpu(pid: u32) -> BTreeMap<u32, (String, CpuTime)> {
     out
 }
 
+/// Host-wide CPU time since boot, from the first line of /proc/stat.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct HostCpu {
+    /// user + nice + system + irq + softirq (guest time is inside user), seconds.
+    pub busy_s: f64,
+    /// Time the hypervisor ran something else while we wanted the CPU, seconds.
+    pub steal_s: f64,
+}
+
+pub fn host_cpu() -> HostCpu {
+    let text = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+    let v: Vec<f64> = text
+        .lines()
+        .next()
+        .unwrap_or("")
+        .split_whitespace()
+        .skip(1)
+        .map(|f| f.parse().unwrap_or(0.0))
+        .collect();
+    let at = |i: usize| v.get(i).copied().unwrap_or(0.0) / clock_ticks();
+    // user nice system idle iowait irq softirq steal ...
+    HostCpu { busy_s: at(0) + at(1) + at(2) + at(5) + at(6), steal_s: at(7) }
+}
+
 /// Datagrams the kernel dropped for full UDP receive buffers, host-wide
 /// (`RcvbufErrors` in /proc/net/snmp).
 pub fn udp_receive_drops() -> u64 {

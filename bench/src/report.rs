@@ -2,7 +2,7 @@
 //! markers.
 
 use crate::jitter::percentile;
-use crate::scenario::{Bench, RunResult, Tool};
+use crate::scenario::{datagrams_per_second, Bench, RunResult, Tool, DATAGRAM_BYTES};
 use crate::PlayoutBench;
 use anyhow::Context;
 use std::collections::BTreeMap;
@@ -102,6 +102,34 @@ fn machine() -> String {
     format!("nproc {cpus}, {model}, Linux {}; ffmpeg {ffmpeg}, multicat {multicat}", kernel.trim())
 }
 
+/// Streams whose worst deviation falls within this of each other count as one event.
+const STALL_WINDOW_S: f64 = 0.05;
+
+/// When the run's worst deviation is an outlier (over 5 × its p99) and at least half of
+/// its streams (and at least 3) had their worst deviation within [`STALL_WINDOW_S`] of
+/// each other: (how many, when in the capture). One moment that hurts every stream at
+/// once is a host-wide stall (scheduling, the hypervisor), whether on the sending or the
+/// receiving side; user-space arrival times cannot tell which.
+fn common_stall(s: &Summary) -> Option<(usize, f64)> {
+    if !matches!((s.max_ms, s.p99_ms), (Some(max), Some(p99)) if max > 5.0 * p99) {
+        return None;
+    }
+    let run = s.run;
+    let mut at: Vec<f64> = run.streams.iter().map(|s| s.deviation.worst_at.as_secs_f64()).collect();
+    at.sort_by(f64::total_cmp);
+    let mut best = (0, 0.0);
+    let mut first = 0;
+    for last in 0..at.len() {
+        while at[last] - at[first] > STALL_WINDOW_S {
+            first += 1;
+        }
+        if last + 1 - first > best.0 {
+            best = (last + 1 - first, at[first]);
+        }
+    }
+    (best.0 >= 3 && best.0 * 2 >= at.len()).then_some(best)
+}
+
 /// The whole report.
 pub fn markdown(args: &PlayoutBench, command: &str, bench: &Bench) -> String {
     let summaries: Vec<Summary> = bench.runs.iter().map(summarize).collect();
@@ -127,7 +155,7 @@ pub fn markdown(args: &PlayoutBench, command: &str, bench: &Bench) -> String {
     let _ = writeln!(w);
     let _ = writeln!(
         w,
-        "| tool | channels (captured) | CPU % of one core, received / unreceived | CPU s per channel-hour, received / unreceived | user / sys % | start-up s | rate Mbit/s | jitter p50 / p99 / max ms | MDI DF ms, median / worst stream (floor {:.2}) | TR 101 290 P1 / P2 | rx drops | load before |",
+        "| tool | channels (captured) | CPU % of one core, received / unreceived | CPU s per channel-hour, received / unreceived | user / sys % | start-up s | rate Mbit/s | jitter p50 / p99 / max ms | MDI DF ms, median / worst stream (floor {:.2}) | TR 101 290 P1 / P2 | rx drops | meanwhile on the host: captures / others / steal, % of a core |",
         df_floor_ms(args.rate)
     );
     let _ = writeln!(w, "|---|---|---|---|---|---|---|---|---|---|---|---|");
@@ -140,7 +168,7 @@ pub fn markdown(args: &PlayoutBench, command: &str, bench: &Bench) -> String {
         });
         let _ = writeln!(
             w,
-            "| {} | {} ({}) | {:.1} / {pct_u} | {:.1} / {hour_u} | {:.0} / {:.0} | {:.1} | {} | {} / {} / {} | {} / {} | {} / {} | {} | {:.2} |",
+            "| {} | {} ({}) | {:.1} / {pct_u} | {:.1} / {hour_u} | {:.0} / {:.0} | {:.1} | {} | {} / {} / {} | {} / {} | {} / {} | {} | {:.0} / {:.0} / {:.1} |",
             r.tool.name(),
             r.channels,
             r.streams.len(),
@@ -158,7 +186,9 @@ pub fn markdown(args: &PlayoutBench, command: &str, bench: &Bench) -> String {
             s.p1,
             s.p2,
             r.rx_drops,
-            r.load_before,
+            r.received.bench_core_percent,
+            r.received.others_core_percent,
+            r.received.steal_core_percent,
         );
     }
 
@@ -282,10 +312,25 @@ pub fn markdown(args: &PlayoutBench, command: &str, bench: &Bench) -> String {
         }
     }
 
-    let noted: Vec<&Summary> = summaries.iter().filter(|s| !s.errors.is_empty() || s.run.log_count > 0).collect();
+    let noted: Vec<&Summary> =
+        summaries.iter().filter(|s| !s.errors.is_empty() || s.run.log_count > 0 || common_stall(s).is_some()).collect();
     if !noted.is_empty() {
-        let _ = writeln!(w, "\nErrors and log lines:\n");
+        let _ = writeln!(w, "\nErrors, log lines and stalls:\n");
         for s in noted {
+            if let Some((n, at)) = common_stall(s) {
+                let _ = writeln!(
+                    w,
+                    "- {} × {}: the worst deviation of {n} of {} streams fell within {:.0} ms, {at:.2} s into the capture: one host-wide stall (max {} ms), not a per-channel fault",
+                    s.run.tool.name(),
+                    s.run.channels,
+                    s.run.streams.len(),
+                    STALL_WINDOW_S * 1e3,
+                    ms(s.max_ms)
+                );
+            }
+            if s.errors.is_empty() && s.run.log_count == 0 {
+                continue;
+            }
             let kinds: Vec<String> = s.errors.iter().map(|(k, n)| format!("{k} × {n}")).collect();
             let _ = writeln!(
                 w,
@@ -304,15 +349,10 @@ pub fn markdown(args: &PlayoutBench, command: &str, bench: &Bench) -> String {
     md
 }
 
-/// Datagrams per second of one channel at `rate`.
-fn datagrams_per_second(rate: u64) -> f64 {
-    rate as f64 / (7.0 * 188.0 * 8.0)
-}
-
 /// RFC 4445 delay factor of a perfectly paced stream: one datagram's time at `rate`
 /// (the virtual buffer rises by a whole datagram at each arrival).
 pub fn df_floor_ms(rate: u64) -> f64 {
-    7.0 * 188.0 * 8.0 / rate as f64 * 1e3
+    (DATAGRAM_BYTES * 8) as f64 / rate as f64 * 1e3
 }
 
 /// Replaces the text between the markers of `path` with `body` (appends a section with

@@ -7,6 +7,8 @@ use crate::items::{self, Items};
 use crate::procs::{self, ChildGuard, CpuTime};
 use crate::streams::{self, Captures, StreamResult};
 use crate::PlayoutBench;
+use headend_actors::playout::sender::PACKETS_PER_DATAGRAM;
+use headend_actors::ts::TS_PACKET_SIZE;
 use anyhow::{bail, Context};
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::path::Path;
@@ -17,6 +19,14 @@ use std::time::{Duration, Instant};
 const PORTS_PER_RUN: usize = 1000;
 /// Groups 239.255.200.1 ..= 239.255.200.250 (the range the bench may use).
 const GROUPS: usize = 250;
+
+/// Bytes of TS per datagram (every tool sends 7 packets per datagram).
+pub const DATAGRAM_BYTES: usize = PACKETS_PER_DATAGRAM * TS_PACKET_SIZE;
+
+/// Datagrams per second of one channel at `rate` bit/s.
+pub fn datagrams_per_second(rate: u64) -> f64 {
+    rate as f64 / (DATAGRAM_BYTES * 8) as f64
+}
 
 /// Output of channel `i`: group 239.255.200.(1 + i mod 250), port `port_base + i`.
 pub fn channel_output(i: usize, port_base: u16) -> SocketAddrV4 {
@@ -62,6 +72,13 @@ pub struct Window {
     pub cpu: CpuTime,
     /// headend only.
     pub threads: Option<ThreadShares>,
+    /// CPU of the bench process itself meanwhile (its capture threads), % of one core.
+    pub bench_core_percent: f64,
+    /// CPU the rest of the host used meanwhile (other people's builds and tests), % of
+    /// one core.
+    pub others_core_percent: f64,
+    /// Hypervisor steal, % of one core.
+    pub steal_core_percent: f64,
 }
 
 impl Window {
@@ -87,8 +104,6 @@ pub struct RunResult {
     pub unreceived: Option<Window>,
     /// From starting the processes until every captured stream had arrived.
     pub startup_s: f64,
-    /// 1-minute load average when the run started (other work on the machine).
-    pub load_before: f64,
     pub streams: Vec<StreamResult>,
     /// Host-wide UDP receive-buffer drops during the captured window (receiver side,
     /// not the sender's fault).
@@ -143,8 +158,8 @@ pub fn run_all(args: &PlayoutBench) -> anyhow::Result<Bench> {
         bail!("--port-base too high for {} runs of {PORTS_PER_RUN} ports", runs.len());
     }
     let dir = args.items_dir.clone().unwrap_or_else(items::default_dir);
-    // multicat cannot loop: its copy must outlast start-up, warm-up and the window.
-    let cover = Duration::from_secs(args.warmup + args.seconds + 30);
+    // multicat cannot loop: its copy must outlast start-up, warm-up and both windows.
+    let cover = Duration::from_secs(args.warmup + args.seconds + args.unreceived_seconds + 30);
     let items = items::prepare(&dir, args.rate, cover)?;
     let work = tempfile::Builder::new().prefix("headend-bench-").tempdir()?;
     procs::remove_on_signal(work.path());
@@ -152,7 +167,7 @@ pub fn run_all(args: &PlayoutBench) -> anyhow::Result<Bench> {
     for (n, &(tool, channels)) in runs.iter().enumerate() {
         let port_base = args.port_base + (n * PORTS_PER_RUN) as u16;
         eprintln!("run {}/{}: {} x {channels} channels ...", n + 1, runs.len(), tool.name());
-        let result = run_one(tool, channels, args, &items, &work.path().join(format!("run{n}")), port_base)
+        let result = run_one(tool, channels, args, &items, &work.path().join(format!("run{n}")), port_base, n)
             .with_context(|| format!("{} with {channels} channels", tool.name()))?;
         eprintln!(
             "  {:.1}% of a core, {:.1} CPU s per channel-hour, {} streams analyzed",
@@ -221,12 +236,19 @@ fn spawn(tool: Tool, channels: usize, args: &PlayoutBench, items: &Items, dir: &
     }
 }
 
-fn run_one(tool: Tool, channels: usize, args: &PlayoutBench, items: &Items, dir: &Path, port_base: u16) -> anyhow::Result<RunResult> {
+fn run_one(
+    tool: Tool,
+    channels: usize,
+    args: &PlayoutBench,
+    items: &Items,
+    dir: &Path,
+    port_base: u16,
+    run: usize,
+) -> anyhow::Result<RunResult> {
     std::fs::create_dir_all(dir)?;
-    let load_before = load_average();
     let addrs: Vec<SocketAddrV4> =
         captured_channels(channels, args.capture_max).into_iter().map(|i| channel_output(i, port_base)).collect();
-    let captures = Captures::start(&addrs)?;
+    let mut captures = Captures::start(&addrs)?;
     let started = Instant::now();
     let children = spawn(tool, channels, args, items, dir, port_base)?;
     let alive = || children.iter().try_for_each(ChildGuard::check_running);
@@ -241,15 +263,18 @@ fn run_one(tool: Tool, channels: usize, args: &PlayoutBench, items: &Items, dir:
 
     let pids: Vec<u32> = children.iter().map(ChildGuard::pid).collect();
     let threads_of = (tool == Tool::Headend).then_some(pids[0]);
-    captures.discard();
+    captures.discard(((args.seconds + 2) as f64 * datagrams_per_second(args.rate) * 1.1) as usize);
     let drops_before = procs::udp_receive_drops();
-    let received = measure(&pids, threads_of, args.seconds, &alive)?;
+    let received = measure(&pids, threads_of, args.seconds, &mut || {
+        captures.collect();
+        alive()
+    })?;
     let rx_drops = procs::udp_receive_drops().saturating_sub(drops_before);
     // Closing the capture sockets leaves the groups.
     let captured = captures.finish();
     let unreceived = if args.unreceived_seconds > 0 {
         std::thread::sleep(Duration::from_millis(500));
-        Some(measure(&pids, threads_of, args.unreceived_seconds, &alive)?)
+        Some(measure(&pids, threads_of, args.unreceived_seconds, &mut || alive())?)
     } else {
         None
     };
@@ -257,13 +282,16 @@ fn run_one(tool: Tool, channels: usize, args: &PlayoutBench, items: &Items, dir:
     drop(children);
 
     let (log_lines, log_count) = notable_log_lines(&logs);
+    if let Some(dump) = &args.dump_dir {
+        let tag = tool.name().split(',').next().unwrap_or("tool");
+        streams::dump(dump, &format!("run{run}-{tag}{}", if tool == Tool::FfmpegPaced { "-paced" } else { "" }), &captured)?;
+    }
     Ok(RunResult {
         tool,
         channels,
         received,
         unreceived,
         startup_s,
-        load_before,
         streams: streams::analyze_all(captured),
         rx_drops,
         log_lines,
@@ -271,22 +299,38 @@ fn run_one(tool: Tool, channels: usize, args: &PlayoutBench, items: &Items, dir:
     })
 }
 
-/// CPU of `pids` over `seconds` (and of `threads_of`'s threads, by kind), checking every
-/// second that the processes still run.
-fn measure(pids: &[u32], threads_of: Option<u32>, seconds: u64, alive: &dyn Fn() -> anyhow::Result<()>) -> anyhow::Result<Window> {
+/// CPU of `pids` over `seconds` (and of `threads_of`'s threads, by kind), calling
+/// `every_second` (which checks that the processes still run) about every second.
+fn measure(
+    pids: &[u32],
+    threads_of: Option<u32>,
+    seconds: u64,
+    every_second: &mut dyn FnMut() -> anyhow::Result<()>,
+) -> anyhow::Result<Window> {
     let cpu_now = || pids.iter().map(|&p| procs::process_cpu(p)).sum::<anyhow::Result<CpuTime>>();
     let threads_before = threads_of.map(procs::thread_cpu);
     let cpu_before = cpu_now()?;
+    let host_before = procs::host_cpu();
+    let bench_before = procs::process_cpu(std::process::id())?;
     let t0 = Instant::now();
     let end = t0 + Duration::from_secs(seconds);
     while Instant::now() < end {
         std::thread::sleep(end.saturating_duration_since(Instant::now()).min(Duration::from_secs(1)));
-        alive()?;
+        every_second()?;
     }
     let cpu = cpu_now()? - cpu_before;
+    let bench = procs::process_cpu(std::process::id())? - bench_before;
+    let host = procs::host_cpu();
     let seconds = t0.elapsed().as_secs_f64();
     let threads = threads_of.zip(threads_before).map(|(pid, before)| thread_shares(&before, &procs::thread_cpu(pid), cpu));
-    Ok(Window { seconds, cpu, threads })
+    Ok(Window {
+        seconds,
+        cpu,
+        threads,
+        bench_core_percent: bench.total_s() / seconds * 100.0,
+        others_core_percent: ((host.busy_s - host_before.busy_s - cpu.total_s() - bench.total_s()) / seconds * 100.0).max(0.0),
+        steal_core_percent: (host.steal_s - host_before.steal_s) / seconds * 100.0,
+    })
 }
 
 /// Splits a headend process's CPU over a window: pacing threads and the rest.
@@ -326,13 +370,6 @@ fn notable_log_lines(logs: &[std::path::PathBuf]) -> (Vec<String>, usize) {
         }
     }
     (distinct.into_iter().map(|(_, line)| line).collect(), count)
-}
-
-fn load_average() -> f64 {
-    std::fs::read_to_string("/proc/loadavg")
-        .ok()
-        .and_then(|s| s.split_whitespace().next().and_then(|v| v.parse().ok()))
-        .unwrap_or(f64::NAN)
 }
 
 #[cfg(test)]
