@@ -134,10 +134,14 @@ impl ChannelState {
         let mut cache = self.cache.take().unwrap_or_default();
         let spec = self.spec.clone();
         let dir = self.env.state_dir.clone();
-        let (schedule, cache, report) = tokio::task::spawn_blocking(move || {
+        let before = self.schedule.clone();
+        let store = self.store.clone();
+        // Probing, placing and the store's write + fsync all run off the executor.
+        let (schedule, cache, report, saved) = tokio::task::spawn_blocking(move || {
             schedule.prune_before(now_k);
             let report = extend(&mut schedule, &spec, &dir, &mut cache, now_k);
-            (schedule, cache, report)
+            let saved = if schedule != before { Some(store.save(&schedule)) } else { None };
+            (schedule, cache, report, saved)
         })
         .await?;
         self.cache = Some(cache);
@@ -156,10 +160,9 @@ impl ChannelState {
         if report.fallback_used || report.slate_used {
             tracing::warn!(channel = %self.spec.id, fallback = report.fallback_used, slate = report.slate_used, "no playable item in the playlist; playing filler");
         }
-        let changed = schedule != self.schedule;
         self.schedule = schedule;
-        if changed {
-            self.store.save(&self.schedule)?;
+        if let Some(saved) = saved {
+            saved?;
             if let Some(p) = &self.pacer {
                 p.update_schedule(self.schedule.clone());
             }
