@@ -72,7 +72,8 @@ pub fn run(args: ChildArgs) -> anyhow::Result<()> {
     let channels = (0..args.channels).map(|i| channel_spec(i, args.rate, args.port_base, &args.item)).collect();
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async {
-        let playout = PlayoutArgs { channels, data_dir: args.state_dir.clone(), clock: Arc::new(MonotonicClock::new()) };
+        let playout =
+            PlayoutArgs { channels, data_dir: args.state_dir.clone(), clock: Arc::new(MonotonicClock::new()) };
         let (supervisor, done) = Actor::spawn(Some("playout".into()), PlayoutSupervisor, playout).await?;
         // Runs until the bench closes our stdin (or kills us).
         tokio::task::spawn_blocking(|| {

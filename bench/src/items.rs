@@ -40,7 +40,8 @@ pub fn default_dir() -> PathBuf {
         let exe = std::env::current_exe().ok()?;
         Some(exe.parent()?.parent()?.to_path_buf()) // <target>/release/headend-bench
     };
-    let target = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).or_else(built_into).unwrap_or_else(std::env::temp_dir);
+    let target =
+        std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).or_else(built_into).unwrap_or_else(std::env::temp_dir);
     target.join("bench-items")
 }
 
@@ -89,8 +90,21 @@ fn item_spec() -> TestItemSpec {
         title: "headend-bench".into(),
         artist: "headend-bench".into(),
         duration: Duration::from_secs(ITEM_SECONDS),
-        video: Some(VideoSpec { codec: VideoCodec::H264, width: 1280, height: 720, fps: 25, bitrate: 2_300_000, gop: 25 }),
-        audio: Some(AudioSpec { codec: AudioCodec::Aac, sample_rate: 48_000, channels: 2, bitrate: 128_000, tone_hz: 1000 }),
+        video: Some(VideoSpec {
+            codec: VideoCodec::H264,
+            width: 1280,
+            height: 720,
+            fps: 25,
+            bitrate: 2_300_000,
+            gop: 25,
+        }),
+        audio: Some(AudioSpec {
+            codec: AudioCodec::Aac,
+            sample_rate: 48_000,
+            channels: 2,
+            bitrate: 128_000,
+            tone_hz: 1000,
+        }),
     }
 }
 

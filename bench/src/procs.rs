@@ -220,14 +220,8 @@ pub struct HostCpu {
 
 pub fn host_cpu() -> HostCpu {
     let text = std::fs::read_to_string("/proc/stat").unwrap_or_default();
-    let v: Vec<f64> = text
-        .lines()
-        .next()
-        .unwrap_or("")
-        .split_whitespace()
-        .skip(1)
-        .map(|f| f.parse().unwrap_or(0.0))
-        .collect();
+    let v: Vec<f64> =
+        text.lines().next().unwrap_or("").split_whitespace().skip(1).map(|f| f.parse().unwrap_or(0.0)).collect();
     let at = |i: usize| v.get(i).copied().unwrap_or(0.0) / clock_ticks();
     // user nice system idle iowait irq softirq steal ...
     HostCpu { busy_s: at(0) + at(1) + at(2) + at(5) + at(6), steal_s: at(7) }
@@ -248,7 +242,11 @@ pub fn udp_receive_drops() -> u64 {
 }
 
 /// Polls `check` every 100 ms until it returns true, failing after `timeout`.
-pub fn wait_until(timeout: Duration, what: &str, mut check: impl FnMut() -> anyhow::Result<bool>) -> anyhow::Result<()> {
+pub fn wait_until(
+    timeout: Duration,
+    what: &str,
+    mut check: impl FnMut() -> anyhow::Result<bool>,
+) -> anyhow::Result<()> {
     let deadline = std::time::Instant::now() + timeout;
     loop {
         if check()? {

@@ -10,7 +10,8 @@ use std::fmt::Write as _;
 use std::path::Path;
 use std::process::Command;
 
-pub const BEGIN: &str = "<!-- headend-bench playout results: begin (written by `headend-bench playout --write-readme`) -->";
+pub const BEGIN: &str =
+    "<!-- headend-bench playout results: begin (written by `headend-bench playout --write-readme`) -->";
 pub const END: &str = "<!-- headend-bench playout results: end -->";
 
 /// Targets from the issue.
@@ -59,7 +60,9 @@ fn summarize(run: &RunResult) -> Summary<'_> {
     }
     Summary {
         run,
-        rate_mbps: median(run.streams.iter().filter(|s| s.deviation.rate_bps > 0.0).map(|s| s.deviation.rate_bps / 1e6).collect()),
+        rate_mbps: median(
+            run.streams.iter().filter(|s| s.deviation.rate_bps > 0.0).map(|s| s.deviation.rate_bps / 1e6).collect(),
+        ),
         p50_ms: percentile(&all, 50.0),
         p99_ms: percentile(&all, 99.0),
         max_ms: all.last().copied(),
@@ -257,7 +260,13 @@ pub fn markdown(args: &PlayoutBench, command: &str, bench: &Bench) -> String {
     }
     for h in &headend {
         if let Some(p99) = h.p99_ms {
-            let _ = writeln!(w, "| p99 jitter ≤ {TARGET_P99_MS} ms ({} channels) | {} ms | {} |", h.run.channels, ms(Some(p99)), yes(p99 <= TARGET_P99_MS));
+            let _ = writeln!(
+                w,
+                "| p99 jitter ≤ {TARGET_P99_MS} ms ({} channels) | {} ms | {} |",
+                h.run.channels,
+                ms(Some(p99)),
+                yes(p99 <= TARGET_P99_MS)
+            );
         }
     }
     for h in &headend {
@@ -288,7 +297,10 @@ pub fn markdown(args: &PlayoutBench, command: &str, bench: &Bench) -> String {
     let small: Vec<&RunResult> = bench.runs.iter().filter(|r| r.streams.len() <= PER_STREAM_MAX).collect();
     if !small.is_empty() {
         let _ = writeln!(w, "\nPer stream (runs of up to {PER_STREAM_MAX} streams):\n");
-        let _ = writeln!(w, "| tool | stream | datagrams | rate Mbit/s | jitter p50 / p99 / max ms | MDI DF ms | P1 / P2 |");
+        let _ = writeln!(
+            w,
+            "| tool | stream | datagrams | rate Mbit/s | jitter p50 / p99 / max ms | MDI DF ms | P1 / P2 |"
+        );
         let _ = writeln!(w, "|---|---|---|---|---|---|---|");
         for r in small {
             for s in &r.streams {

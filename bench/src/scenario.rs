@@ -7,9 +7,9 @@ use crate::items::{self, Items};
 use crate::procs::{self, ChildGuard, CpuTime};
 use crate::streams::{self, Captures, StreamResult};
 use crate::PlayoutBench;
+use anyhow::{bail, Context};
 use headend_actors::playout::sender::PACKETS_PER_DATAGRAM;
 use headend_actors::ts::TS_PACKET_SIZE;
-use anyhow::{bail, Context};
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::path::Path;
 use std::process::Command;
@@ -150,10 +150,10 @@ pub fn run_all(args: &PlayoutBench) -> anyhow::Result<Bench> {
         (Tool::FfmpegPaced, args.ffmpeg_paced_channels),
         (Tool::Multicat, args.multicat_channels),
     ]
-        .into_iter()
-        .chain(args.channels.iter().map(|&n| (Tool::Headend, n)))
-        .filter(|&(_, n)| n > 0)
-        .collect();
+    .into_iter()
+    .chain(args.channels.iter().map(|&n| (Tool::Headend, n)))
+    .filter(|&(_, n)| n > 0)
+    .collect();
     if args.port_base as usize + runs.len() * PORTS_PER_RUN > u16::MAX as usize {
         bail!("--port-base too high for {} runs of {PORTS_PER_RUN} ports", runs.len());
     }
@@ -190,7 +190,14 @@ fn captured_channels(channels: usize, max: usize) -> Vec<usize> {
     (0..max).map(|j| j * channels / max).collect()
 }
 
-fn spawn(tool: Tool, channels: usize, args: &PlayoutBench, items: &Items, dir: &Path, port_base: u16) -> anyhow::Result<Vec<ChildGuard>> {
+fn spawn(
+    tool: Tool,
+    channels: usize,
+    args: &PlayoutBench,
+    items: &Items,
+    dir: &Path,
+    port_base: u16,
+) -> anyhow::Result<Vec<ChildGuard>> {
     let log = |name: &str| dir.join(format!("{name}.log"));
     match tool {
         Tool::Headend => {
@@ -284,7 +291,11 @@ fn run_one(
     let (log_lines, log_count) = notable_log_lines(&logs);
     if let Some(dump) = &args.dump_dir {
         let tag = tool.name().split(',').next().unwrap_or("tool");
-        streams::dump(dump, &format!("run{run}-{tag}{}", if tool == Tool::FfmpegPaced { "-paced" } else { "" }), &captured)?;
+        streams::dump(
+            dump,
+            &format!("run{run}-{tag}{}", if tool == Tool::FfmpegPaced { "-paced" } else { "" }),
+            &captured,
+        )?;
     }
     Ok(RunResult {
         tool,
@@ -322,13 +333,15 @@ fn measure(
     let bench = procs::process_cpu(std::process::id())? - bench_before;
     let host = procs::host_cpu();
     let seconds = t0.elapsed().as_secs_f64();
-    let threads = threads_of.zip(threads_before).map(|(pid, before)| thread_shares(&before, &procs::thread_cpu(pid), cpu));
+    let threads =
+        threads_of.zip(threads_before).map(|(pid, before)| thread_shares(&before, &procs::thread_cpu(pid), cpu));
     Ok(Window {
         seconds,
         cpu,
         threads,
         bench_core_percent: bench.total_s() / seconds * 100.0,
-        others_core_percent: ((host.busy_s - host_before.busy_s - cpu.total_s() - bench.total_s()) / seconds * 100.0).max(0.0),
+        others_core_percent: ((host.busy_s - host_before.busy_s - cpu.total_s() - bench.total_s()) / seconds * 100.0)
+            .max(0.0),
         steal_core_percent: (host.steal_s - host_before.steal_s) / seconds * 100.0,
     })
 }

@@ -115,7 +115,8 @@ pub fn dump(dir: &Path, prefix: &str, captured: &[(SocketAddrV4, Vec<Datagram>)]
 pub fn analyze_all(captured: Vec<(SocketAddrV4, Vec<Datagram>)>) -> Vec<StreamResult> {
     let half = captured.len().div_ceil(2);
     let (a, b) = captured.split_at(half);
-    let run = |part: &[(SocketAddrV4, Vec<Datagram>)]| part.iter().map(|(addr, d)| analyze(*addr, d)).collect::<Vec<_>>();
+    let run =
+        |part: &[(SocketAddrV4, Vec<Datagram>)]| part.iter().map(|(addr, d)| analyze(*addr, d)).collect::<Vec<_>>();
     std::thread::scope(|s| {
         let second = s.spawn(|| run(b));
         let mut out = run(a);
