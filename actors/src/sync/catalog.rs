@@ -1,8 +1,10 @@
 //! The node's media catalog: what was synced, from where, in which state. Stored in
 //! sled behind this small module (sled 0.34 is no longer maintained; nothing else in
-//! headend touches it). Every state change is flushed (fsync) before it is relied on, so
-//! the catalog survives restarts and kill -9, and an entry is only `Ready` once its
-//! file was verified, fsynced and renamed into place.
+//! headend touches it). Every state that is relied on (`Ready`, `Failed`, `Refused`,
+//! removals) is flushed (fsync) before the call returns, so the catalog survives
+//! restarts and kill -9; `Pending` is written without waiting, since losing it only
+//! makes the object look new again. An entry is only `Ready` once its file was
+//! verified, fsynced and renamed into place.
 
 use super::plan::{Known, KnownState};
 use serde::{Deserialize, Serialize};
@@ -105,9 +107,17 @@ impl Catalog {
 
     /// Writes an entry and flushes it to disk before returning.
     pub fn put(&self, entry: &CatalogEntry) -> Result<(), CatalogError> {
+        self.put_unflushed(entry)?;
+        self.db.flush().map_err(self.store_err())?;
+        Ok(())
+    }
+
+    /// Writes an entry without waiting for the disk. For states whose loss in a crash
+    /// is harmless: a lost `Pending` entry makes the object look new to the next run,
+    /// which downloads it again (nothing is ever marked `Ready` early).
+    pub fn put_unflushed(&self, entry: &CatalogEntry) -> Result<(), CatalogError> {
         let value = serde_json::to_vec(entry).expect("catalog entry serializes");
         self.db.insert(db_key(&entry.channel, &entry.source_key), value).map_err(self.store_err())?;
-        self.db.flush().map_err(self.store_err())?;
         Ok(())
     }
 

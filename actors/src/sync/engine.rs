@@ -112,6 +112,10 @@ async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> 
 
 async fn put(catalog: &Catalog, entry: CatalogEntry) -> Result<(), String> {
     let c = catalog.clone();
+    // Pending needs no fsync (see Catalog::put_unflushed); every other state does.
+    if entry.state == EntryState::Pending {
+        return blocking(move || c.put_unflushed(&entry)).await?.map_err(|e| e.to_string());
+    }
     blocking(move || c.put(&entry)).await?.map_err(|e| e.to_string())
 }
 
