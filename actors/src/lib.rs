@@ -5,3 +5,4 @@ pub mod ts;
 pub mod encode;
 pub mod playout;
 pub mod sync;
+pub mod supervise;

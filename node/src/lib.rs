@@ -6,5 +6,4 @@ pub mod demo;
 pub mod http;
 pub mod run;
 pub mod spec;
-pub mod supervise;
 pub mod sync;

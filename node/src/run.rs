@@ -7,7 +7,7 @@ use headend_actors::playout::clock::MonotonicClock;
 use headend_actors::playout::supervisor::{PlayoutArgs, PlayoutSupervisor};
 use headend_actors::sync::actor as sync_actor;
 use headend_actors::sync::engine::SyncHooks;
-use crate::supervise::Restarter;
+use headend_actors::supervise::Restarter;
 use ractor::Actor;
 use std::future::Future;
 use std::sync::Arc;

@@ -91,7 +91,7 @@ pub struct ChannelEnv {
     pub clock: Arc<dyn Clock>,
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone, Copy)]
 pub struct ChannelActor;
 
 pub struct ChannelState {

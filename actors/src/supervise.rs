@@ -1,13 +1,15 @@
-//! A small supervisor for the node's singleton actors (the sync actor): spawns the
-//! child linked, restarts it with exponential backoff when it fails, and stops it on
-//! shutdown. Channels have their own supervisor (`playout::supervisor`).
+//! Restart with backoff, in one place: a supervisor of one actor that spawns it linked
+//! under its registry name, restarts it with exponential backoff when it fails (reset
+//! after a healthy minute), and stops it on shutdown. Used for each channel
+//! (`playout::supervisor`) and for the node's sync actor.
 
 use ractor::{Actor, ActorProcessingErr, ActorRef, SupervisionEvent};
 use std::time::{Duration, Instant};
 
-const FIRST_BACKOFF: Duration = Duration::from_millis(500);
-const MAX_BACKOFF: Duration = Duration::from_secs(30);
-const HEALTHY_AFTER: Duration = Duration::from_secs(60);
+pub const FIRST_BACKOFF: Duration = Duration::from_millis(500);
+pub const MAX_BACKOFF: Duration = Duration::from_secs(30);
+/// A child that ran this long before failing restarts with the first backoff again.
+pub const HEALTHY_AFTER: Duration = Duration::from_secs(60);
 
 /// Supervises one actor of type `A`, registered under `name`.
 #[derive(Debug)]
