@@ -8,7 +8,7 @@ use anyhow::Context;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::Path;
-use std::process::Command;
+use headend_bench::host::{self, shell};
 
 pub const BEGIN: &str =
     "<!-- headend-bench playout results: begin (written by `headend-bench playout --write-readme`) -->";
@@ -82,27 +82,12 @@ fn ms(v: Option<f64>) -> String {
     }
 }
 
-fn shell(cmd: &str, args: &[&str]) -> String {
-    Command::new(cmd)
-        .args(args)
-        .output()
-        .ok()
-        .map(|o| String::from_utf8_lossy(&o.stdout).lines().next().unwrap_or("").trim().to_string())
-        .unwrap_or_default()
-}
-
+/// The host and the versions of the tools compared.
 fn machine() -> String {
-    let cpus = std::thread::available_parallelism().map_or(0, |n| n.get());
-    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
-    let model = cpuinfo
-        .lines()
-        .find_map(|l| l.strip_prefix("model name").and_then(|r| r.split_once(':')).map(|(_, m)| m.trim().to_string()))
-        .unwrap_or_else(|| "unknown CPU".into());
-    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
     let ffmpeg = shell("ffmpeg", &["-version"]);
     let ffmpeg = ffmpeg.split_whitespace().nth(2).unwrap_or("?");
     let multicat = shell("dpkg-query", &["-W", "-f", "${Version}", "multicat"]);
-    format!("nproc {cpus}, {model}, Linux {}; ffmpeg {ffmpeg}, multicat {multicat}", kernel.trim())
+    format!("{}; ffmpeg {ffmpeg}, multicat {multicat}", host::machine())
 }
 
 /// Streams whose worst deviation falls within this of each other count as one event.

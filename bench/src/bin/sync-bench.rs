@@ -23,6 +23,7 @@ use object_store::ObjectStoreExt;
 use std::fmt::Write as _;
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
+use headend_bench::host::{machine, shell};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -732,29 +733,6 @@ fn measure_costs(work: &Path, media: &Media, parallelism: usize) -> Result<Costs
 // ---------------------------------------------------------------------------------------
 // Report.
 
-fn cmd_output(cmd: &str, args: &[&str]) -> String {
-    Command::new(cmd)
-        .args(args)
-        .output()
-        .ok()
-        .map(|o| String::from_utf8_lossy(&o.stdout).lines().next().unwrap_or("").trim().to_string())
-        .unwrap_or_default()
-}
-
-fn machine() -> String {
-    let cpu = std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("model name")).map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string()))
-        .unwrap_or_else(|| "unknown CPU".into());
-    let nproc = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0);
-    let mem = std::fs::read_to_string("/proc/meminfo")
-        .ok()
-        .and_then(|s| s.lines().next().and_then(|l| l.split_whitespace().nth(1)).and_then(|k| k.parse::<f64>().ok()))
-        .map(|kb| format!(", {:.0} GB RAM", kb / 1024.0 / 1024.0))
-        .unwrap_or_default();
-    let kernel = cmd_output("uname", &["-r"]);
-    format!("{cpu}, nproc {nproc}{mem}, Linux {kernel}")
-}
 
 fn fmt_s(v: &[f64]) -> String {
     let m = median(v);
@@ -782,8 +760,8 @@ fn thousands(n: usize) -> String {
 
 fn report(cli: &Cli, rows: &[Row], costs: &Costs, rclone_cmd: &str, elapsed: f64, small_size: usize) -> String {
     let mut s = String::new();
-    let date = cmd_output("date", &["-u", "+%Y-%m-%d %H:%M UTC"]);
-    let rclone_version = cmd_output("rclone", &["version"]);
+    let date = shell("date", &["-u", "+%Y-%m-%d %H:%M UTC"]);
+    let rclone_version = shell("rclone", &["version"]);
     let mut cmd = String::from("cargo run --release -p headend-bench --bin sync-bench --");
     let _ = write!(
         cmd,
@@ -799,8 +777,8 @@ fn report(cli: &Cli, rows: &[Row], costs: &Costs, rclone_cmd: &str, elapsed: f64
     if cli.parallelism != 4 || cli.checkers != 8 {
         let _ = write!(cmd, " --parallelism {} --checkers {}", cli.parallelism, cli.checkers);
     }
-    let commit = cmd_output("git", &["-C", env!("CARGO_MANIFEST_DIR"), "log", "-1", "--format=%h %s"]);
-    let dirty = if cmd_output("git", &["-C", env!("CARGO_MANIFEST_DIR"), "status", "--porcelain", "--", "../actors"]).is_empty() {
+    let commit = shell("git", &["-C", env!("CARGO_MANIFEST_DIR"), "log", "-1", "--format=%h %s"]);
+    let dirty = if shell("git", &["-C", env!("CARGO_MANIFEST_DIR"), "status", "--porcelain", "--", "../actors"]).is_empty() {
         ""
     } else {
         " (actors/ modified)"
