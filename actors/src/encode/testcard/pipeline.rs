@@ -44,6 +44,12 @@ struct Track {
 }
 
 impl Track {
+    /// A track whose stream time base is the encoder's until the muxer's header
+    /// changes it.
+    fn new(codec: &'static str, stream: usize, tb: Rational) -> Self {
+        Track { codec, stream, enc_tb: tb, st_tb: tb, packets: 0 }
+    }
+
     /// Write every packet the encoder has ready.
     fn drain(&mut self, enc: &mut encoder::Encoder, mux: &mut Muxer) -> Result<(), EncodeError> {
         let mut pkt = Packet::empty();
@@ -179,13 +185,7 @@ fn open_video(
         enc,
         graph,
         frame: frame::Video::empty(),
-        track: Track {
-            codec: name,
-            stream,
-            enc_tb: tb,
-            st_tb: tb,
-            packets: 0,
-        },
+        track: Track::new(name, stream, tb),
         fps: v.fps,
         sent: 0,
         total: video_frames(spec.duration, v.fps),
@@ -335,13 +335,7 @@ fn open_audio(
         enc,
         graph,
         frame: frame::Audio::empty(),
-        track: Track {
-            codec: name,
-            stream,
-            enc_tb: tb,
-            st_tb: tb,
-            packets: 0,
-        },
+        track: Track::new(name, stream, tb),
         rate: a.sample_rate,
         small_last,
         sent: 0,
