@@ -220,11 +220,10 @@ impl ChannelState {
         if let Ok(items) = self.spec.playlist.list() {
             let order = pass_order(items.len(), self.schedule.cursor.pass, self.spec.order);
             for &i in order.iter().skip(self.schedule.cursor.position) {
-                let meta = super::probe::sidecar_meta(&items[i]);
-                let stem = items[i].file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+                let meta = super::probe::item_meta(&items[i]);
                 out.push(PlaylistEntry {
-                    title: meta.as_ref().map_or(stem, |m| m.title.clone()),
-                    artist: meta.map(|m| m.artist).unwrap_or_default(),
+                    title: meta.title,
+                    artist: meta.artist,
                     duration_s: None,
                     path: items[i].clone(),
                     scheduled: false,

@@ -9,7 +9,7 @@ use crate::ts::pes::{find_timestamps, read_timestamp};
 use crate::ts::MuxRate;
 use std::collections::BTreeMap;
 use std::io::Read;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 const CRC64: crc::Crc<u64> = crc::Crc::<u64>::new(&crc::CRC_64_XZ);
 
@@ -29,24 +29,23 @@ pub fn content_id(path: &Path) -> Result<u64, ItemError> {
     Ok(digest.finalize())
 }
 
-/// Sidecar metadata: `<item>.json` (e.g. `song.ts.json`) or `<stem>.json`.
-pub fn sidecar_meta(path: &Path) -> Option<ItemMeta> {
-    let mut candidates = vec![PathBuf::from(format!("{}.json", path.display()))];
-    candidates.push(path.with_extension("json"));
-    for c in candidates {
-        if let Ok(text) = std::fs::read_to_string(&c) {
-            match serde_json::from_str::<ItemMeta>(&text) {
-                Ok(m) => return Some(m),
-                Err(e) => tracing::warn!(sidecar = %c.display(), "ignoring sidecar metadata: {e}"),
-            }
-        }
+/// An item's now-playing metadata: its sidecar JSON (`<item>.json` or `<stem>.json`, the
+/// same file and format sync reads for media), each missing field defaulting to the
+/// file stem (media id, title) or empty.
+pub fn item_meta(path: &Path) -> ItemMeta {
+    let mut warnings = Vec::new();
+    let s = crate::sync::metadata::read_sidecar(path, &mut warnings);
+    for w in warnings {
+        tracing::warn!(item = %path.display(), "{w}");
     }
-    None
-}
-
-fn default_meta(path: &Path) -> ItemMeta {
     let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
-    ItemMeta { media_id: stem.clone(), title: stem, ..Default::default() }
+    ItemMeta {
+        media_id: s.media_id.unwrap_or_else(|| stem.clone()),
+        title: s.title.unwrap_or(stem),
+        artist: s.artist.unwrap_or_default(),
+        album: s.album.unwrap_or_default(),
+        genre: s.genre.unwrap_or_default(),
+    }
 }
 
 /// Slack added to the measured queueing delay (10 ms).
@@ -184,7 +183,7 @@ pub fn probe(path: &Path, rate: MuxRate) -> Result<ItemFacts, ItemError> {
     Ok(ItemFacts {
         path: path.into(),
         content_id: content_id(path)?,
-        meta: sidecar_meta(path).unwrap_or_else(|| default_meta(path)),
+        meta: item_meta(path),
         streams: selection.streams.into_iter().map(|(_, s)| s).collect(),
         lead_90k,
         end_90k: end.max(0) as u64 + added_delay_90k,
@@ -192,4 +191,25 @@ pub fn probe(path: &Path, rate: MuxRate) -> Result<ItemFacts, ItemError> {
         span_packets: free.ceil() as u64 + 1,
         payload_packets,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn item_meta_takes_what_the_sidecar_has_and_defaults_the_rest() {
+        let dir = tempfile::tempdir().unwrap();
+        let item = dir.path().join("song.ts");
+        assert_eq!(item_meta(&item), ItemMeta { media_id: "song".into(), title: "song".into(), ..Default::default() });
+        // A title alone is enough (sync accepts the same file).
+        std::fs::write(dir.path().join("song.ts.json"), r#"{"title":"Blue in Green"}"#).unwrap();
+        let m = item_meta(&item);
+        assert_eq!((m.title.as_str(), m.media_id.as_str(), m.artist.as_str()), ("Blue in Green", "song", ""));
+        // <stem>.json is read when <item>.json is absent.
+        std::fs::remove_file(dir.path().join("song.ts.json")).unwrap();
+        std::fs::write(dir.path().join("song.json"), r#"{"artist":"Bill Evans","media_id":"kob-3"}"#).unwrap();
+        let m = item_meta(&item);
+        assert_eq!((m.title.as_str(), m.media_id.as_str(), m.artist.as_str()), ("song", "kob-3", "Bill Evans"));
+    }
 }

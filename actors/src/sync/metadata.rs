@@ -186,7 +186,9 @@ fn image_ext(id: Id) -> Option<&'static str> {
     }
 }
 
-fn read_sidecar(media: &Path, warnings: &mut Vec<String>) -> Sidecar {
+/// The sidecar JSON of `media` (`<media>.json`, else `<stem>.json`); all fields empty
+/// when there is none, with a warning when one exists but does not parse.
+pub fn read_sidecar(media: &Path, warnings: &mut Vec<String>) -> Sidecar {
     for c in sidecar_candidates(media, "json") {
         let Ok(text) = std::fs::read_to_string(&c) else { continue };
         match serde_json::from_str::<Sidecar>(&text) {
