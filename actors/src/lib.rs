@@ -1,8 +1,11 @@
-//! headend's media work: MPEG-TS, playout, and (later) sync, render, encode and recording.
+//! headend's media work: MPEG-TS, playout, sync, render, encode and (later) recording.
 //! No tonic or openraft in here: those belong to the node.
 
 pub mod ts;
 pub mod encode;
+pub mod frame;
+pub mod jobs;
 pub mod playout;
+pub mod render;
 pub mod sync;
 pub mod supervise;

@@ -1,0 +1,1 @@
+//! Encode jobs: the queue and pool that turn synced media into TS items (in progress).

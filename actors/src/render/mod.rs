@@ -1,0 +1,1 @@
+//! Rendering of channel HTML pages into frames in headless Chromium (in progress).
