@@ -12,6 +12,8 @@
 //!
 //! Tests use loopback only and the multicast groups 239.255.210.x.
 
+pub mod cluster;
+
 use std::fmt::Write as _;
 use std::io::{Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
@@ -145,7 +147,10 @@ pub struct Channel {
     pub mux_rate: u64,
     pub group: Ipv4Addr,
     pub port: u16,
+    /// Playlist items; empty for a rendered channel (see `extra`).
     pub items: Vec<PathBuf>,
+    /// More TOML for this channel's tables (e.g. `[channels.render]`), appended as is.
+    pub extra: String,
 }
 
 impl Channel {
@@ -159,6 +164,7 @@ impl Channel {
             group: group(octet),
             port,
             items: items.to_vec(),
+            extra: String::new(),
         }
     }
 
@@ -172,14 +178,15 @@ impl Channel {
         format!(
             "[[channels]]\nid = {}\nname = {}\nprogram_number = {}\nmux_rate = {}\n\n\
              [channels.multicast]\ngroup = \"{}\"\nport = {}\ninterface = \"127.0.0.1\"\nttl = 1\nloopback = true\n\n\
-             [channels.playlist]\norder = \"sequential\"\nsource = {{ items = [{}] }}\n\n",
+             [channels.playlist]\norder = \"sequential\"\n{}\n{}\n",
             toml_str(&self.id),
             toml_str(&self.name),
             self.program_number,
             self.mux_rate,
             self.group,
             self.port,
-            items.join(", ")
+            if items.is_empty() { String::new() } else { format!("source = {{ items = [{}] }}\n", items.join(", ")) },
+            self.extra
         )
     }
 }
@@ -306,7 +313,7 @@ impl HeadendBuilder {
 /// would trip the collision check of every later run). `Drop` covers the normal case.
 #[cfg(target_os = "linux")]
 #[allow(unsafe_code)]
-fn die_with_parent(cmd: &mut Command) {
+pub fn die_with_parent(cmd: &mut Command) {
     use std::os::unix::process::CommandExt;
     // SAFETY: the closure runs in the forked child before exec and only calls prctl,
     // which is async-signal-safe and touches no memory shared with the parent.
@@ -321,7 +328,7 @@ fn die_with_parent(cmd: &mut Command) {
 }
 
 #[cfg(not(target_os = "linux"))]
-fn die_with_parent(_cmd: &mut Command) {}
+pub fn die_with_parent(_cmd: &mut Command) {}
 
 /// A running `headend run` process. Dropping it kills the process (SIGKILL) if it is
 /// still running; when the test is panicking its stderr is printed.

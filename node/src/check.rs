@@ -20,7 +20,10 @@ pub fn probe_items(config: &Config) -> (usize, Vec<ItemProblem>) {
     let mut checked = 0;
     let mut problems = Vec::new();
     for c in &config.channels {
-        let spec = channel_spec(c);
+        let spec = channel_spec(c, &config.node.data_dir);
+        if c.render.is_some() && !crate::spec::items_dir(&config.node.data_dir, &c.id).is_dir() {
+            continue; // nothing encoded yet: the node makes the items from the media
+        }
         let items = match spec.playlist.list() {
             Ok(items) => items,
             Err(e) => {

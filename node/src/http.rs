@@ -4,9 +4,11 @@
 use axum::extract::Path;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use headend_actors::playout::actor::{actor_name, ChannelMsg};
+use headend_actors::jobs::pool::{self, PoolMsg};
+use headend_actors::jobs::status::JobControl;
 use ractor::{ActorRef, RpcReplyPort};
 use serde_json::json;
 use std::time::Duration;
@@ -24,6 +26,14 @@ pub enum ApiError {
     NoSync,
     #[error("the sync actor did not answer in time")]
     SyncUnavailable,
+    #[error("this node encodes nothing (no channel has a [channels.render] section)")]
+    NoEncode,
+    #[error("the encode pool did not answer in time")]
+    EncodeUnavailable,
+    #[error("no encode job {0:?} (GET /encode/status lists them)")]
+    UnknownJob(String),
+    #[error("encode job {0:?} has no thumbnail yet")]
+    NoThumbnail(String),
 }
 
 impl IntoResponse for ApiError {
@@ -31,7 +41,8 @@ impl IntoResponse for ApiError {
         let status = match self {
             ApiError::UnknownChannel(_) => StatusCode::NOT_FOUND,
             ApiError::Unavailable(_) | ApiError::SyncUnavailable => StatusCode::SERVICE_UNAVAILABLE,
-            ApiError::NoSync => StatusCode::NOT_FOUND,
+            ApiError::NoSync | ApiError::NoEncode | ApiError::UnknownJob(_) | ApiError::NoThumbnail(_) => StatusCode::NOT_FOUND,
+            ApiError::EncodeUnavailable => StatusCode::SERVICE_UNAVAILABLE,
         };
         (status, Json(json!({ "error": self.to_string() }))).into_response()
     }
@@ -46,6 +57,10 @@ pub fn router(channels: Vec<String>) -> Router {
         .route("/channels/{id}/playlist.m3u", get(playlist_m3u))
         .route("/channels/{id}/status", get(status))
         .route("/sync/status", get(sync_status))
+        .route("/encode/status", get(encode_status))
+        .route("/encode/jobs/{id}/start", post(encode_start))
+        .route("/encode/jobs/{id}/cancel", post(encode_cancel))
+        .route("/encode/thumbnails/{file}", get(encode_thumbnail))
         .route("/healthz", get(|| async { "ok\n" }))
 }
 
@@ -95,4 +110,52 @@ async fn sync_status() -> Result<Response, ApiError> {
         Ok(ractor::rpc::CallResult::Success(status)) => Ok(Json(status).into_response()),
         _ => Err(ApiError::SyncUnavailable),
     }
+}
+
+fn encode_pool() -> Result<ActorRef<PoolMsg>, ApiError> {
+    ractor::registry::where_is(pool::ACTOR_NAME.to_string()).map(ActorRef::from).ok_or(ApiError::NoEncode)
+}
+
+async fn ask_pool<T: Send + 'static>(msg: impl FnOnce(RpcReplyPort<T>) -> PoolMsg) -> Result<T, ApiError> {
+    match encode_pool()?.call(msg, Some(CALL_TIMEOUT)).await {
+        Ok(ractor::rpc::CallResult::Success(v)) => Ok(v),
+        _ => Err(ApiError::EncodeUnavailable),
+    }
+}
+
+/// Every job: media id, title, artist, state, progress, output file, thumbnail URL, reason.
+async fn encode_status() -> Result<Response, ApiError> {
+    Ok(Json(ask_pool(PoolMsg::Status).await?).into_response())
+}
+
+/// Builds (or rebuilds) a job now.
+async fn encode_start(Path(id): Path<String>) -> Result<Response, ApiError> {
+    control(&id, ask_pool(|reply| PoolMsg::Start { id: id.clone(), reply }).await?)
+}
+
+/// Stops a running job (its partial output is removed) or drops a queued one.
+async fn encode_cancel(Path(id): Path<String>) -> Result<Response, ApiError> {
+    control(&id, ask_pool(|reply| PoolMsg::Cancel { id: id.clone(), reply }).await?)
+}
+
+fn control(id: &str, answer: JobControl) -> Result<Response, ApiError> {
+    let status = match answer {
+        JobControl::Unknown => return Err(ApiError::UnknownJob(id.into())),
+        JobControl::Started => StatusCode::ACCEPTED,
+        JobControl::AlreadyActive | JobControl::NotActive => StatusCode::CONFLICT,
+        JobControl::Cancelled => StatusCode::OK,
+    };
+    Ok((status, Json(json!({ "id": id, "result": answer }))).into_response())
+}
+
+/// `/encode/thumbnails/<id>.png`.
+async fn encode_thumbnail(Path(file): Path<String>) -> Result<Response, ApiError> {
+    let id = file.strip_suffix(".png").unwrap_or(&file).to_string();
+    if id.is_empty() || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(ApiError::UnknownJob(id));
+    }
+    let pool = encode_pool()?;
+    let path = pool::thumbnail(&pool, &id).await.ok_or_else(|| ApiError::NoThumbnail(id.clone()))?;
+    let bytes = tokio::fs::read(&path).await.map_err(|_| ApiError::NoThumbnail(id))?;
+    Ok(([(header::CONTENT_TYPE, "image/png")], bytes).into_response())
 }

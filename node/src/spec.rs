@@ -5,10 +5,17 @@ use headend_actors::playout::spec::{
     ChannelPids, ChannelSpec, MulticastOutput, PlayOrder as Order, PlaylistSource, ServiceKind,
 };
 use headend_actors::ts::{MuxRate, Pid};
+use std::path::{Path, PathBuf};
+
+/// Where a rendered channel's encoded items go (and its playlist folder).
+pub fn items_dir(data_dir: &Path, channel_id: &str) -> PathBuf {
+    data_dir.join("channels").join(channel_id).join("items")
+}
 
 /// The playout spec of a channel. The config must have passed `validate()`.
-pub fn channel_spec(c: &ChannelConfig) -> ChannelSpec {
+pub fn channel_spec(c: &ChannelConfig, data_dir: &Path) -> ChannelSpec {
     let playlist = match c.playlist.source.kind() {
+        _ if c.render.is_some() => PlaylistSource::Folder(items_dir(data_dir, &c.id)),
         Some(PlaylistSourceKind::Folder(dir)) => PlaylistSource::Folder(dir.to_path_buf()),
         Some(PlaylistSourceKind::Items(items)) => PlaylistSource::Items(items.to_vec()),
         None => PlaylistSource::Items(Vec::new()),

@@ -1,25 +1,21 @@
 //! The embedded demo configuration used by `headend demo`.
 //!
-//! Two channels on the loopback interface; the demo command creates the media
-//! files at the paths listed here.
+//! Two channels on the loopback interface. Each syncs its songs from a local folder
+//! (`file://<data_dir>/demo/source/<channel>`, which the demo command fills), renders
+//! them with the built-in template and plays the encoded items; until the first item is
+//! built, the channel plays its fallback.
 
 use std::path::Path;
 
 use super::{
-    ChannelConfig, Config, LogFormat, MulticastConfig, NodeConfig, Pids, PlayOrder, PlaylistConfig,
+    AudioFormat, ChannelEncode, ChannelRender, ChannelSync, Loudness, VideoFormat, ChannelConfig, Config, LogFormat, MulticastConfig, NodeConfig, Pids, PlayOrder, PlaylistConfig,
     PlaylistSource, ServiceType,
 };
 
-/// Item file names of each demo channel, under `<data_dir>/demo/<channel id>/`.
-pub const DEMO_ITEMS: [&str; 3] = ["01.ts", "02.ts", "03.ts"];
-
 pub(super) fn demo(data_dir: &Path) -> Config {
     let demo_dir = data_dir.join("demo");
-    let channel = |id: &str, name: &str, program_number: u16, group: [u8; 4]| {
-        let items = DEMO_ITEMS
-            .iter()
-            .map(|f| demo_dir.join(id).join(f))
-            .collect();
+    let source = demo_dir.join("source");
+    let channel = |id: &str, name: &str, program_number: u16, group: [u8; 4], encode: ChannelEncode| {
         ChannelConfig {
             id: id.to_owned(),
             name: name.to_owned(),
@@ -41,15 +37,19 @@ pub(super) fn demo(data_dir: &Path) -> Config {
             },
             pids: Pids::default(),
             playlist: PlaylistConfig {
-                source: PlaylistSource {
-                    folder: None,
-                    items: Some(items),
-                },
+                source: PlaylistSource::default(),
                 order: PlayOrder::Sequential,
                 shuffle_seed: None,
                 fallback: Some(demo_dir.join("fallback.ts")),
             },
-            sync: None,
+            sync: Some(ChannelSync {
+                source: format!("file://{}", source.display()),
+                folder: Some(id.to_owned()),
+                options: Default::default(),
+                interval_secs: Some(10),
+            }),
+            render: Some(ChannelRender { template: "default".into(), allow_network: false, media: None }),
+            encode: Some(encode),
         }
     };
     Config {
@@ -60,10 +60,27 @@ pub(super) fn demo(data_dir: &Path) -> Config {
             http_listen: ([127, 0, 0, 1], 8080).into(),
             log_format: LogFormat::Text,
             sync: Default::default(),
+            encode: Default::default(),
+            cluster: None,
         },
         channels: vec![
-            channel("demo-rock", "Demo Rock", 1, [239, 255, 10, 1]),
-            channel("demo-jazz", "Demo Jazz", 2, [239, 255, 10, 2]),
+            channel("demo-rock", "Demo Rock", 1, [239, 255, 10, 1], ChannelEncode { video_bitrate: 2_000_000, ..ChannelEncode::default() }),
+            channel(
+                "demo-jazz",
+                "Demo Jazz",
+                2,
+                [239, 255, 10, 2],
+                ChannelEncode {
+                    video: VideoFormat::Mpeg2,
+                    width: 720,
+                    height: 576,
+                    gop: Some(12),
+                    video_bitrate: 2_000_000,
+                    audio: AudioFormat::Mp2,
+                    loudness: Loudness::EbuR128,
+                    ..ChannelEncode::default()
+                },
+            ),
         ],
         source_name: "<demo>".to_owned(),
     }

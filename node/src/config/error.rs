@@ -147,8 +147,18 @@ pub enum ConfigIssue {
     PlaylistSourceAmbiguous { field: String },
     #[error("{field}: the items list is empty; fix: list at least one item or use `folder`")]
     EmptyPlaylist { field: String },
+    #[error("{field}: {value:?} is not a host:port address; fix: use host:port such as 127.0.0.1:7001")]
+    BadAddress { field: String, value: String },
     #[error("{field}: empty path; fix: set a path")]
     EmptyPath { field: String },
+    #[error("{field}: template {template:?} is not usable: {reason}")]
+    BadTemplate { field: String, template: String, reason: String },
+    #[error("{field}: [channels.encode] without [channels.render]; fix: add [channels.render] (template = \"default\") or remove [channels.encode]")]
+    EncodeWithoutRender { field: String },
+    #[error("{field}: no media to render; fix: set render.media to a folder of audio/video files or give the channel a [channels.sync] source")]
+    RenderWithoutMedia { field: String },
+    #[error("{field}: a rendered channel plays the items it encodes; fix: remove playlist.source (keep order and fallback)")]
+    RenderedPlaylistSource { field: String },
     #[error("{field}: {} does not exist; fix: create it or correct the path", path.display())]
     PathNotFound { field: String, path: PathBuf },
     #[error("{field}: fallback {} does not exist; fix: create it or correct the path", path.display())]

@@ -109,16 +109,17 @@ fn demo_config_validates_and_paths_exist_once_created() {
     assert!(rock.multicast.loopback);
     assert_eq!((rock.multicast.ttl, rock.mux_rate), (1, 3_000_000));
 
-    // Before the demo command creates the files, the path check lists them all.
-    let missing = config.validate_paths().unwrap_err();
-    assert_eq!(missing.len(), 2 * 4, "{missing}");
-    for channel in &config.channels {
-        let d = dir.path().join("demo").join(&channel.id);
-        std::fs::create_dir_all(&d).unwrap();
-        for f in DEMO_ITEMS {
-            std::fs::write(d.join(f), b"").unwrap();
-        }
+    // Rendered channels sync from the demo source folder and play their encoded items.
+    for c in &config.channels {
+        let render = c.render.as_ref().expect("demo channels are rendered");
+        assert_eq!(render.template, "default");
+        assert!(c.sync.as_ref().unwrap().source.starts_with("file:///"), "absolute file URL");
+        assert_eq!(c.playlist.source, PlaylistSource::default());
     }
+    // Before the demo command creates the fallback, the path check names it.
+    let missing = config.validate_paths().unwrap_err();
+    assert_eq!(missing.len(), 2, "{missing}");
+    std::fs::create_dir_all(dir.path().join("demo")).unwrap();
     std::fs::write(dir.path().join("demo/fallback.ts"), b"").unwrap();
     config.validate_paths().unwrap();
 }

@@ -20,7 +20,8 @@ pub(super) fn collect(config: &Config) -> Vec<ConfigIssue> {
         });
     }
     node(&config.node, &mut issues);
-    if config.channels.is_empty() {
+    // A cluster node gets its channels from the cluster.
+    if config.channels.is_empty() && config.node.cluster.is_none() {
         issues.push(ConfigIssue::NoChannels);
     }
     let labels = channel_labels(&config.channels);
@@ -82,7 +83,11 @@ fn existing(field: String, path: &Path, dir: bool, fallback: bool) -> Option<Con
 }
 
 fn node(node: &NodeConfig, issues: &mut Vec<ConfigIssue>) {
+    super::render::node_issues(&node.encode, issues);
     issues.extend(node_id("node.id", &node.id));
+    if let Some(cluster) = &node.cluster {
+        super::cluster::issues(cluster, issues);
+    }
     issues.extend(non_empty_path("node.data_dir", &node.data_dir));
     if !(1..=64).contains(&node.sync.parallel) {
         issues.push(ConfigIssue::OutOfRange { field: "node.sync.parallel".into(), value: node.sync.parallel as u64, range: "1..=64" });
@@ -143,6 +148,7 @@ fn channel_labels(channels: &[ChannelConfig]) -> Vec<String> {
 
 fn channel_fields(c: &ChannelConfig, label: &str, issues: &mut Vec<ConfigIssue>) {
     channel_sync(c, label, issues);
+    super::render::channel_issues(label, c.render.as_ref(), c.encode.as_ref(), c.sync.is_some(), c.mux_rate, issues);
     let f = |name: &str| format!("{label}.{name}");
     issues.extend(channel_id(&f("id"), &c.id));
     if c.name.trim().is_empty() {
@@ -201,6 +207,10 @@ fn channel_fields(c: &ChannelConfig, label: &str, issues: &mut Vec<ConfigIssue>)
 
     let p = &c.playlist;
     match (&p.source.folder, &p.source.items) {
+        (None, None) if c.render.is_some() => {}
+        (Some(_), _) | (_, Some(_)) if c.render.is_some() => issues.push(ConfigIssue::RenderedPlaylistSource {
+            field: f("playlist.source"),
+        }),
         (None, None) => issues.push(ConfigIssue::PlaylistSourceMissing {
             field: f("playlist.source"),
         }),
