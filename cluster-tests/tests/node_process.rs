@@ -677,7 +677,7 @@ fn check_config_reports_every_problem() {
         );
     }
     assert!(
-        text(&out.stderr).contains("ok (2 channels)"),
+        text(&out.stderr).contains("ok (3 channels)"),
         "{}",
         text(&out.stderr)
     );

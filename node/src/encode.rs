@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use headend_actors::encode::{AudioCodec, AudioProfile, EncodeProfile, LoudnessTarget, TsLayout, VideoCodec, VideoProfile};
+use headend_actors::encode::{EncodeProfile, TsLayout};
 use headend_actors::jobs::build::ChannelBuild;
 use headend_actors::jobs::pool::{EncodePool, PoolArgs, PoolMsg, PoolSettings, ACTOR_NAME};
 use headend_actors::jobs::record::JobRecords;
@@ -12,41 +12,14 @@ use headend_actors::render::{BrowserSettings, Renderer, Template};
 use headend_actors::supervise::Restarter;
 use ractor::{Actor, ActorRef};
 
-use crate::config::{AudioFormat, ChannelConfig, ChannelEncode, Config, Loudness, VideoFormat};
+use crate::config::{ChannelConfig, Config};
 use crate::spec::items_dir;
 
-/// The encode profile of a channel's items.
+/// The encode profile of a channel's items: its `[channels.encode]` format with the
+/// channel's PIDs and service.
 pub fn profile(c: &ChannelConfig) -> EncodeProfile {
-    let e = c.encode.clone().unwrap_or_default();
-    profile_of(c, &e)
-}
-
-fn profile_of(c: &ChannelConfig, e: &ChannelEncode) -> EncodeProfile {
-    let video = match e.video {
-        VideoFormat::None => None,
-        v => {
-            let codec = if v == VideoFormat::Mpeg2 { VideoCodec::Mpeg2 } else { VideoCodec::H264 };
-            let mut p = VideoProfile::new(codec, e.width, e.height, e.fps, e.video_bitrate);
-            p.gop = e.gop();
-            Some(p)
-        }
-    };
-    let audio = AudioProfile {
-        codec: match e.audio {
-            AudioFormat::Aac => AudioCodec::Aac,
-            AudioFormat::Mp2 => AudioCodec::Mp2,
-            AudioFormat::Ac3 => AudioCodec::Ac3,
-        },
-        sample_rate: e.sample_rate,
-        channels: e.audio_channels,
-        bitrate: e.audio_bitrate,
-    };
-    let loudness = match e.loudness {
-        Loudness::AtscA85 => Some(LoudnessTarget::AtscA85),
-        Loudness::EbuR128 => Some(LoudnessTarget::EbuR128),
-        Loudness::Off => None,
-    };
-    let ts = TsLayout {
+    let mut p = c.encode.clone().unwrap_or_default().profile();
+    p.ts = TsLayout {
         pmt_pid: c.pids.pmt,
         video_pid: c.pids.video,
         audio_pid: c.pids.audio,
@@ -54,7 +27,7 @@ fn profile_of(c: &ChannelConfig, e: &ChannelEncode) -> EncodeProfile {
         service_name: c.service_name().to_string(),
         provider: c.provider.clone(),
     };
-    EncodeProfile { video, audio, loudness, ts }
+    p
 }
 
 /// Where a channel's media to render are: `render.media`, else its sync cache folder.

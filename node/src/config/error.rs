@@ -102,6 +102,8 @@ pub enum ConfigIssue {
         peak_item_rate: u64,
         required: u64,
     },
+    #[error("{field}: mux rate {mux_rate} bit/s is too low for items of this channel's [channels.encode] format, which run at {item_rate} bit/s; fix: raise mux_rate to at least {required} bit/s (items plus the channel's PSI/SI/PCR) or lower encode.video_bitrate / encode.audio_bitrate")]
+    ItemRateTooHigh { field: String, mux_rate: u64, item_rate: u64, required: u64 },
     #[error("{field}: PID {pid:#06x} is reserved (0x0000..=0x001F are PSI/SI, 0x1FFF is null packets); fix: use 0x0020..=0x1FFE")]
     ReservedPid { field: String, pid: u16 },
     #[error("{field}: PID {pid:#06x} is out of range; fix: use 0x0020..=0x1FFE")]

@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 
 use super::ConfigIssue;
+use headend_actors::encode::{AudioCodec, AudioProfile, EncodeProfile, LoudnessTarget, TsLayout, VideoCodec, VideoProfile};
 
 /// `[node.encode]`: the node's encode pool and its browser.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -143,10 +144,38 @@ impl ChannelEncode {
         self.gop.unwrap_or(self.fps)
     }
 
-    /// Elementary stream bit/s of an item in this format (video VBV max rate + audio).
-    pub fn payload_rate(&self) -> u64 {
-        let video = if self.video == VideoFormat::None { 0 } else { self.video_bitrate };
-        video + self.audio_bitrate
+    /// The profile items of this format are encoded with (PIDs and service aside).
+    pub fn profile(&self) -> EncodeProfile {
+        let video = match self.video {
+            VideoFormat::None => None,
+            v => {
+                let codec = if v == VideoFormat::Mpeg2 { VideoCodec::Mpeg2 } else { VideoCodec::H264 };
+                let mut p = VideoProfile::new(codec, self.width, self.height, self.fps, self.video_bitrate);
+                p.gop = self.gop();
+                Some(p)
+            }
+        };
+        let audio = AudioProfile {
+            codec: match self.audio {
+                AudioFormat::Aac => AudioCodec::Aac,
+                AudioFormat::Mp2 => AudioCodec::Mp2,
+                AudioFormat::Ac3 => AudioCodec::Ac3,
+            },
+            sample_rate: self.sample_rate,
+            channels: self.audio_channels,
+            bitrate: self.audio_bitrate,
+        };
+        let loudness = match self.loudness {
+            Loudness::AtscA85 => Some(LoudnessTarget::AtscA85),
+            Loudness::EbuR128 => Some(LoudnessTarget::EbuR128),
+            Loudness::Off => None,
+        };
+        EncodeProfile { video, audio, loudness, ts: TsLayout::default() }
+    }
+
+    /// The constant rate of this format's items, TS overhead included (bit/s).
+    pub fn item_rate(&self) -> u64 {
+        headend_actors::encode::max_item_rate(&self.profile())
     }
 }
 
@@ -219,15 +248,14 @@ pub(super) fn channel_issues(
     if !(32_000..=640_000).contains(&e.audio_bitrate) {
         issues.push(ConfigIssue::OutOfRange { field: f("encode.audio_bitrate"), value: e.audio_bitrate, range: "32000..=640000 bit/s" });
     }
-    // Items must fit the channel: payload plus PSI/SI/PCR overhead and PES/TS framing.
-    let required = e.payload_rate() * 100 / (100 - super::MUX_OVERHEAD_PERCENT) * 105 / 100;
-    if e.payload_rate() > 0 && required > mux_rate {
-        issues.push(ConfigIssue::MuxRateTooLow {
-            field: f("mux_rate"),
-            mux_rate,
-            peak_item_rate: e.payload_rate(),
-            required,
-        });
+    // Items are constant-rate TS at `max_item_rate`; the channel adds its own tables.
+    if mux_rate > 0 {
+        let item_rate = e.item_rate();
+        let share = headend_actors::playout::probe::table_overhead(headend_actors::ts::MuxRate::new(mux_rate));
+        let required = (item_rate as f64 / (1.0 - share)).ceil() as u64;
+        if required > mux_rate {
+            issues.push(ConfigIssue::ItemRateTooHigh { field: f("mux_rate"), mux_rate, item_rate, required });
+        }
     }
 }
 

@@ -75,7 +75,10 @@ fn minimal() -> Config {
 #[test]
 fn example_file_parses_and_validates() {
     let config = parse(EXAMPLE).unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(config.channels.len(), 2);
+    assert_eq!(config.channels.len(), 3);
+    let pop = config.channel("pop").unwrap();
+    assert_eq!(pop.render.as_ref().map(|r| r.template.as_str()), Some("default"));
+    assert_eq!(pop.encode.as_ref().map(|e| e.video_bitrate), Some(2_500_000));
     let rock = config.channel("classic-rock").unwrap();
     assert_eq!(rock.original_network_id, 0xFF01);
     assert_eq!(rock.playlist.order, PlayOrder::Shuffle);
@@ -883,4 +886,56 @@ fn sync_sections_are_checked() {
     let config = parse(&ok).unwrap();
     assert_eq!(config.channels.iter().find_map(|c| c.sync.as_ref()).unwrap().folder.as_deref(), Some("rock"));
     assert_eq!(config.node.sync.parallel, 4);
+}
+
+/// MINIMAL's rock channel rendered from a media folder instead of a playlist source.
+fn rendered(render_and_encode: &str) -> String {
+    edit("source = { folder = \"/srv/media/rock\" }", &format!("order = \"sequential\"\n{render_and_encode}"))
+}
+
+#[test]
+fn rendered_channel_defaults_and_plays_its_items_folder() {
+    let config = parse(&rendered("[channels.render]\nmedia = \"/srv/songs\"")).unwrap_or_else(|e| panic!("{e}"));
+    let rock = config.channel("rock").unwrap();
+    let render = rock.render.as_ref().unwrap();
+    assert_eq!((render.template.as_str(), render.allow_network), ("default", false));
+    assert!(rock.encode.is_none(), "the default format applies");
+    let spec = crate::spec::channel_spec(rock, Path::new("/data"));
+    assert_eq!(spec.playlist, headend_actors::playout::spec::PlaylistSource::Folder("/data/channels/rock/items".into()));
+    let e = ChannelEncode::default();
+    assert_eq!((e.width, e.height, e.fps, e.gop(), e.video, e.audio, e.loudness), (1280, 720, 25, 25, VideoFormat::H264, AudioFormat::Aac, Loudness::AtscA85));
+    assert_eq!(config.node.encode, EncodeNodeConfig::default());
+}
+
+#[test]
+fn rendered_channel_errors_name_the_field_and_fix() {
+    // A playlist source on a rendered channel.
+    let toml = edit("source = { folder = \"/srv/media/rock\" }", "source = { folder = \"/srv/media/rock\" }\n[channels.render]\nmedia = \"/m\"");
+    let (issue, text) = single(&toml);
+    assert!(matches!(issue, ConfigIssue::RenderedPlaylistSource { .. }), "{text}");
+    assert!(text.contains("channels[\"rock\"].playlist.source") && text.contains("remove playlist.source"), "{text}");
+    // No media folder and no sync source.
+    let (issue, text) = single(&rendered("[channels.render]\ntemplate = \"default\""));
+    assert!(matches!(issue, ConfigIssue::RenderWithoutMedia { .. }), "{text}");
+    assert!(text.contains("channels[\"rock\"].render.media"), "{text}");
+    // A template that is neither default, file:// nor http(s)://.
+    let (_, text) = single(&rendered("[channels.render]\nmedia = \"/m\"\ntemplate = \"ftp://x/page.html\""));
+    assert!(text.contains("render.template") && text.contains("file:///"), "{text}");
+    let (_, text) = single(&rendered("[channels.render]\nmedia = \"/m\"\ntemplate = \"file://relative.html\""));
+    assert!(text.contains("absolute path"), "{text}");
+    // An odd width, an unknown codec and a format too fast for the channel.
+    let (_, text) = single(&rendered("[channels.render]\nmedia = \"/m\"\n[channels.encode]\nwidth = 1279"));
+    assert!(text.contains("channels[\"rock\"].encode.width") && text.contains("even width"), "{text}");
+    let text = errors(&rendered("[channels.render]\nmedia = \"/m\"\n[channels.encode]\nvideo = \"vp9\"")).to_string();
+    assert!(text.contains("vp9"), "{text}");
+    let (issue, text) = single(&rendered("[channels.render]\nmedia = \"/m\"\n[channels.encode]\nvideo_bitrate = 8000000"));
+    assert!(matches!(issue, ConfigIssue::ItemRateTooHigh { required, .. } if required > 8_000_000), "{text}");
+    assert!(text.contains("channels[\"rock\"].mux_rate") && text.contains("lower encode.video_bitrate"), "{text}");
+    // [channels.encode] alone.
+    let (issue, _) = single(&edit("[channels.playlist]\nsource = { folder = \"/srv/media/rock\" }", "[channels.playlist]\nsource = { folder = \"/srv/media/rock\" }\n[channels.encode]\nfps = 25"));
+    assert!(matches!(issue, ConfigIssue::EncodeWithoutRender { .. }));
+    // [node.encode] limits.
+    let toml = MINIMAL.replace("id = \"node-a\"", "id = \"node-a\"\n[node.encode]\nframe_timeout_secs = 0");
+    let (_, text) = single(&toml);
+    assert!(text.contains("node.encode.frame_timeout_secs"), "{text}");
 }
