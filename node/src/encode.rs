@@ -107,5 +107,5 @@ pub async fn start(config: &Config) -> anyhow::Result<Option<(Renderer, ActorRef
 
 /// Waits until the pool is registered (after `start`).
 pub fn pool() -> Option<ActorRef<PoolMsg>> {
-    ractor::registry::where_is(ACTOR_NAME.to_string()).map(ActorRef::from)
+    ractor::registry::where_is(ACTOR_NAME).map(ActorRef::from)
 }

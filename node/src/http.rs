@@ -113,7 +113,7 @@ async fn sync_status() -> Result<Response, ApiError> {
 }
 
 fn encode_pool() -> Result<ActorRef<PoolMsg>, ApiError> {
-    ractor::registry::where_is(pool::ACTOR_NAME.to_string()).map(ActorRef::from).ok_or(ApiError::NoEncode)
+    ractor::registry::where_is(pool::ACTOR_NAME).map(ActorRef::from).ok_or(ApiError::NoEncode)
 }
 
 async fn ask_pool<T: Send + 'static>(msg: impl FnOnce(RpcReplyPort<T>) -> PoolMsg) -> Result<T, ApiError> {

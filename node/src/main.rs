@@ -19,6 +19,23 @@ enum Command {
         #[arg(long, short, env = "HEADEND_CONFIG")]
         config: PathBuf,
     },
+    /// Operate a cluster through its gRPC admin API.
+    Ctl(headend_node::ctl::CtlArgs),
+    /// Make a development CA and certificates for nodes and admin clients (mutual TLS).
+    Certs {
+        /// Output directory (an existing ca.key + ca.pem there is reused).
+        #[arg(long, default_value = "./certs")]
+        dir: PathBuf,
+        /// Node names (node.id), one certificate each.
+        #[arg(long = "node")]
+        nodes: Vec<String>,
+        /// Extra host names or IP addresses in every node certificate.
+        #[arg(long = "host")]
+        hosts: Vec<String>,
+        /// Admin client names, one certificate each (for `headend ctl --cert`).
+        #[arg(long = "client")]
+        clients: Vec<String>,
+    },
     /// Run a demo node: two channels on loopback multicast, no configuration needed.
     Demo {
         /// Where demo items and channel state go.
@@ -121,6 +138,24 @@ fn main() -> anyhow::Result<()> {
             init_logging(config.node.log_format);
             serve(config)
         }
+        Command::Ctl(args) => {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+            if let Err(e) = rt.block_on(headend_node::ctl::run(args)) {
+                match e.downcast_ref::<tonic::Status>() {
+                    Some(s) => eprintln!("headend ctl: {:?}: {}", s.code(), s.message()),
+                    None => eprintln!("headend ctl: {e:#}"),
+                }
+                std::process::exit(1);
+            }
+            Ok(())
+        }
+        Command::Certs { dir, nodes, hosts, clients } => {
+            let request = headend_node::certs::CertsRequest { dir, nodes, hosts, clients };
+            for path in headend_node::certs::make(&request)? {
+                println!("{}", path.display());
+            }
+            Ok(())
+        }
         Command::Demo { data_dir, http_listen } => {
             init_logging(LogFormat::Text);
             std::fs::create_dir_all(&data_dir).with_context(|| format!("cannot create data dir {}", data_dir.display()))?;
@@ -134,7 +169,9 @@ fn main() -> anyhow::Result<()> {
                 println!("  {:<10} now playing: curl http://{http_listen}/channels/{}/now", "", c.id);
                 println!("  {:<10} play order:  curl http://{http_listen}/channels/{}/playlist.m3u", "", c.id);
             }
-            println!("Ctrl-C stops the demo.");
+            println!("Songs are synced from {}, rendered with the built-in page and encoded;", config.node.data_dir.join("demo/source").display());
+            println!("  progress:   curl http://{http_listen}/encode/status");
+            println!("Until its first item is built, a channel plays its fallback. Ctrl-C stops the demo.");
             serve(config)
         }
     }

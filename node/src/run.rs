@@ -16,7 +16,8 @@ use tokio::net::TcpListener;
 
 /// Runs the node with an already bound HTTP listener (tests bind port 0).
 pub async fn run(config: Config, listener: TcpListener, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
-    let specs: Vec<_> = config.channels.iter().map(channel_spec).collect();
+    crate::encode::create_items_dirs(&config)?;
+    let specs: Vec<_> = config.channels.iter().map(|c| channel_spec(c, &config.node.data_dir)).collect();
     let ids: Vec<String> = specs.iter().map(|s| s.id.clone()).collect();
     let args = PlayoutArgs { channels: specs, data_dir: config.node.data_dir.clone(), clock: Arc::new(MonotonicClock::new()) };
     let (supervisor, supervisor_done) = Actor::spawn(Some("playout".into()), PlayoutSupervisor, args).await?;
@@ -29,11 +30,22 @@ pub async fn run(config: Config, listener: TcpListener, shutdown: impl Future<Ou
         }
         None => None,
     };
+    // Render + encode, when a channel is rendered: the node's browser and encode pool.
+    let encode = crate::encode::start(&config).await?;
+    // Raft and the gRPC admin API, when the config has [node.cluster].
+    let cluster = crate::grpc::start(&config).await?;
     tracing::info!(node = %config.node.id, http = %listener.local_addr()?, channels = ids.len(), "node started");
     let served = axum::serve(listener, crate::http::router(ids)).with_graceful_shutdown(shutdown).await;
     tracing::info!("shutting down");
+    if let Some(cluster) = cluster {
+        cluster.stop().await;
+    }
     if let Some(sync) = sync {
         sync.stop(Some("shutdown".into()));
+    }
+    if let Some((renderer, pool)) = encode {
+        pool.stop(Some("shutdown".into()));
+        renderer.shutdown().await;
     }
     supervisor.stop(Some("shutdown".into()));
     let _ = tokio::time::timeout(Duration::from_secs(10), supervisor_done).await;

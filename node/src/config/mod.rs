@@ -11,10 +11,12 @@
 //! The settings structs are plain data; parsing lives in `parse.rs`, env
 //! overrides in `env.rs`, validation in `validate.rs`, errors in `error.rs`.
 
+mod cluster;
 mod demo;
 mod env;
 mod error;
 mod parse;
+mod render;
 mod sync;
 mod validate;
 
@@ -28,8 +30,9 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
-pub use demo::DEMO_ITEMS;
+pub use cluster::{ClusterConfig, ClusterTls};
 pub use error::{ConfigError, ConfigErrors, ConfigIssue};
+pub use render::{AudioFormat, ChannelEncode, ChannelRender, EncodeNodeConfig, Loudness, VideoFormat};
 pub use sync::{ChannelSync, SyncConfig, SYNC_SCHEMES};
 
 /// Config file versions this build reads.
@@ -73,6 +76,11 @@ pub struct NodeConfig {
     pub log_format: LogFormat,
     #[serde(default)]
     pub sync: SyncConfig,
+    #[serde(default)]
+    pub encode: EncodeNodeConfig,
+    /// `[node.cluster]`: Raft membership; none = a standalone node.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cluster: Option<ClusterConfig>,
 }
 
 /// `[[channels]]`: one CBR MPEG-TS service sent to one multicast destination.
@@ -103,9 +111,17 @@ pub struct ChannelConfig {
     pub multicast: MulticastConfig,
     #[serde(default)]
     pub pids: Pids,
+    /// Required unless `render` is set.
+    #[serde(default)]
     pub playlist: PlaylistConfig,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sync: Option<ChannelSync>,
+    /// Render this channel's media with an HTML template into items.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub render: Option<ChannelRender>,
+    /// Format of the items; default H.264 720p25 + AAC when `render` is set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub encode: Option<ChannelEncode>,
 }
 
 /// `[channels.multicast]`: UDP multicast output.
@@ -146,7 +162,7 @@ pub struct Pids {
 }
 
 /// `[channels.playlist]`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PlaylistConfig {
     /// Exactly one of `folder` / `items` must be set (checked by `validate`).
@@ -342,6 +358,8 @@ impl Default for NodeConfig {
             http_listen: default_http_listen(),
             log_format: LogFormat::default(),
             sync: SyncConfig::default(),
+            encode: EncodeNodeConfig::default(),
+            cluster: None,
         }
     }
 }

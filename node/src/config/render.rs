@@ -217,7 +217,7 @@ pub(super) fn channel_issues(
         issues.push(ConfigIssue::EncodeWithoutRender { field: f("encode") });
     }
     let even = |field: &str, v: u32, max: u32, issues: &mut Vec<ConfigIssue>| {
-        if v < 16 || v > max || v % 2 != 0 {
+        if v < 16 || v > max || !v.is_multiple_of(2) {
             issues.push(ConfigIssue::OutOfRange { field: f(field), value: v.into(), range: if max == 1920 { "an even width 16..=1920" } else { "an even height 16..=1080" } });
         }
     };

@@ -1,0 +1,175 @@
+//! `RequestStream` (the patent's claim 1): a content provider's request becomes a channel
+//! record: a channel named after the request's name or genre, its format, its
+//! destination, its UI template, and a mux rate that carries the requested bit rates.
+
+use headend_proto::admin as pb;
+use std::path::Path;
+
+use super::convert::{format_from_proto, free_program_number, ipv4, port, protocol_from_proto, validate};
+use super::error::ApiError;
+use crate::cluster::state::{ChannelRecord, ClusterState};
+use crate::cluster::types::ClusterNode;
+use crate::config::{ChannelConfig, MUX_RATE_RANGE};
+
+/// A channel id from a name or genre: lower case, `[a-z0-9-]`, at most 63 characters.
+pub fn slug(s: &str) -> String {
+    let mut out = String::new();
+    for c in s.trim().chars().flat_map(char::to_lowercase) {
+        if c.is_ascii_alphanumeric() {
+            out.push(c);
+        } else if !out.ends_with('-') && !out.is_empty() {
+            out.push('-');
+        }
+    }
+    out.trim_end_matches('-').chars().take(63).collect()
+}
+
+/// The mux rate for a format: payload + overhead, rounded up to 100 kbit/s.
+fn mux_rate(video: u64, audio: u64) -> u64 {
+    let rate = ChannelConfig::min_mux_rate_for(video + audio);
+    rate.div_ceil(100_000).saturating_mul(100_000).max(*MUX_RATE_RANGE.start())
+}
+
+/// The channel record a request asks for, created or updated over `state`'s channel of
+/// the same id. `data_dir` gives the default media folder `<data_dir>/cache/<genre or id>`.
+pub fn record(req: &pb::RequestStreamRequest, state: &ClusterState, data_dir: &Path) -> Result<ChannelRecord, ApiError> {
+    use pb::request_stream_request::Channel;
+    let (field, name, genre) = match &req.channel {
+        Some(Channel::Name(n)) => ("name", n.trim().to_owned(), String::new()),
+        Some(Channel::Genre(g)) => ("genre", g.trim().to_owned(), g.trim().to_owned()),
+        None => return Err(ApiError::invalid("channel", "missing; fix: set name or genre")),
+    };
+    let id = slug(&name);
+    if id.is_empty() {
+        return Err(ApiError::invalid(field, format!("{name:?} has no letter or digit; fix: name the channel or genre")));
+    }
+    let format = req.format.as_ref().ok_or_else(|| {
+        ApiError::invalid("format", "missing; fix: set video_codec, width, height, video_bitrate and audio_codec")
+    })?;
+    let format = format_from_proto(format, "format")?;
+    let protocol = protocol_from_proto(req.protocol)?;
+    let dest = req.destination.as_ref().ok_or_else(|| ApiError::invalid("destination", "missing; fix: set group and port"))?;
+    let group = ipv4("destination.group", &dest.group)?;
+    let port = port("destination.port", dest.port)?;
+    let folder = if req.media_folder.trim().is_empty() {
+        data_dir.join("cache").join(if genre.is_empty() { &id } else { &genre }).display().to_string()
+    } else {
+        req.media_folder.trim().to_owned()
+    };
+    let program_number = state.channels.get(&id).map_or_else(|| free_program_number(state, &id), |c| c.config.program_number);
+    let json = serde_json::json!({
+        "id": id,
+        "name": name,
+        "program_number": program_number,
+        "mux_rate": mux_rate(format.video_bitrate, format.audio_bitrate),
+        "service_type": if format.video_bitrate == 0 { "radio" } else { "tv" },
+        "multicast": { "group": group.to_string(), "port": port },
+        "playlist": { "source": { "folder": folder } },
+    });
+    let mut config: ChannelConfig = serde_json::from_value(json).map_err(|e| ApiError::invalid("channel", e.to_string()))?;
+    if let Some(existing) = state.channels.get(&id) {
+        // Keep what the request does not speak about (PIDs, interface, TTL, ...).
+        let mut kept = existing.config.clone();
+        kept.name = config.name.clone();
+        kept.service_name = Some(config.name.clone());
+        kept.mux_rate = config.mux_rate;
+        kept.service_type = config.service_type;
+        kept.multicast.group = group;
+        kept.multicast.port = port;
+        if !req.media_folder.trim().is_empty() {
+            kept.playlist = config.playlist.clone();
+        }
+        config = kept;
+    } else {
+        config.service_name = Some(config.name.clone());
+    }
+    let rename = |path: &str| match path {
+        "multicast" => "destination".to_owned(),
+        "multicast.group" => "destination.group".to_owned(),
+        "multicast.port" => "destination.port".to_owned(),
+        "mux_rate" => "format.video_bitrate".to_owned(),
+        "id" | "name" | "service_name" => field.to_owned(),
+        p if p.starts_with("playlist") => "media_folder".to_owned(),
+        other => other.to_owned(),
+    };
+    validate(&config, state, &rename)?;
+    Ok(ChannelRecord { config, genre, format: Some(format), protocol, template: req.template.trim().to_owned(), revision: 0 })
+}
+
+/// The member an `AddLearner` request names.
+pub fn member(r: &pb::AddLearnerRequest) -> Result<ClusterNode, ApiError> {
+    let valid = (1..=63).contains(&r.name.len()) && r.name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+    if !valid {
+        return Err(ApiError::invalid("name", format!("{:?} is not a node id; fix: use 1..=63 characters from [a-z0-9-] (the node's node.id)", r.name)));
+    }
+    for (field, addr) in [("raft_addr", &r.raft_addr), ("admin_addr", &r.admin_addr)] {
+        let ok = addr.rsplit_once(':').is_some_and(|(h, p)| !h.is_empty() && p.parse::<u16>().is_ok_and(|p| p != 0));
+        if !ok {
+            return Err(ApiError::invalid(field, format!("{addr:?} is not host:port; fix: use the node's advertised address such as 127.0.0.2:7001")));
+        }
+    }
+    Ok(ClusterNode { name: r.name.clone(), raft_addr: r.raft_addr.clone(), admin_addr: r.admin_addr.clone() })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(name: &str, group: &str, video_bitrate: u64) -> pb::RequestStreamRequest {
+        pb::RequestStreamRequest {
+            channel: Some(pb::request_stream_request::Channel::Name(name.into())),
+            format: Some(pb::StreamFormat {
+                video_codec: pb::VideoCodec::H264 as i32,
+                width: 1280,
+                height: 720,
+                video_bitrate,
+                audio_codec: pb::AudioCodec::Aac as i32,
+                audio_bitrate: 0,
+            }),
+            protocol: pb::Protocol::Multicast as i32,
+            destination: Some(pb::Destination { group: group.into(), port: 5000 }),
+            template: String::new(),
+            media_folder: String::new(),
+        }
+    }
+
+    fn field_of(e: ApiError) -> String {
+        match e {
+            ApiError::InvalidArgument { field, .. } | ApiError::Unimplemented { field, .. } => field,
+            other => panic!("not a field error: {other}"),
+        }
+    }
+
+    #[test]
+    fn a_request_becomes_a_valid_channel() {
+        let r = record(&request("Jazz & Blues", "239.255.1.1", 3_000_000), &ClusterState::default(), Path::new("/d")).unwrap();
+        assert_eq!(r.config.id, "jazz-blues");
+        assert_eq!(r.config.mux_rate, 3_400_000, "(3 Mbit/s + 128 kbit/s) x 1.08, rounded up");
+        assert_eq!(r.config.playlist.source.folder.as_deref(), Some(Path::new("/d/cache/jazz-blues")));
+    }
+
+    #[test]
+    fn bad_requests_name_the_field() {
+        let s = ClusterState::default();
+        let d = Path::new("/d");
+        assert_eq!(field_of(record(&request("x", "10.0.0.1", 3_000_000), &s, d).unwrap_err()), "destination.group");
+        assert_eq!(field_of(record(&request("x", "nope", 3_000_000), &s, d).unwrap_err()), "destination.group");
+        assert_eq!(field_of(record(&request("x", "239.255.1.1", 10), &s, d).unwrap_err()), "format.video_bitrate");
+        assert_eq!(field_of(record(&request("--", "239.255.1.1", 3_000_000), &s, d).unwrap_err()), "name");
+        let mut hls = request("x", "239.255.1.1", 3_000_000);
+        hls.protocol = pb::Protocol::Hls as i32;
+        assert_eq!(field_of(record(&hls, &s, d).unwrap_err()), "protocol");
+        let mut no_codec = request("x", "239.255.1.1", 3_000_000);
+        no_codec.format.as_mut().unwrap().audio_codec = 0;
+        assert_eq!(field_of(record(&no_codec, &s, d).unwrap_err()), "format.audio_codec");
+    }
+
+    #[test]
+    fn a_taken_destination_is_refused() {
+        let mut s = ClusterState::default();
+        let first = record(&request("one", "239.255.1.1", 3_000_000), &s, Path::new("/d")).unwrap();
+        s.apply(1, &crate::cluster::Command::PutChannel(Box::new(first)));
+        let e = record(&request("two", "239.255.1.1", 3_000_000), &s, Path::new("/d")).unwrap_err();
+        assert_eq!(field_of(e), "destination");
+    }
+}

@@ -1,0 +1,62 @@
+//! The leader's scheduler: pure decision logic, no I/O and no clock of its own.
+//!
+//! What the cluster looks like ([`SchedulerInput`]: nodes with capacity and whether their
+//! lease holds, the channels with their multicast groups, the current roles, encode jobs)
+//! goes in; the commands that fix it come out ([`plan`]): `SetGroupRoles` and
+//! `PutEncodeJob`, which the leader commits as one batch. The leader runs it whenever the
+//! state changes and on a timer (leases lapse with time).
+//!
+//! Rules:
+//! * a group's main and backup are on different live nodes;
+//! * new roles and jobs go to the live node with the lowest load per unit of capacity
+//!   (ties by name, so the result is deterministic);
+//! * healthy assignments never move: only roles on nodes whose lease lapsed (or that left)
+//!   are reassigned; a lost main is replaced by its backup, and the group's epoch goes up
+//!   each time main changes.
+
+mod placement;
+
+pub use placement::plan;
+
+use std::collections::BTreeMap;
+
+use crate::cluster::state::{ClusterState, EncodeJob, GroupRoles};
+
+/// A node as the scheduler sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeView {
+    pub name: String,
+    pub capacity: u32,
+    /// Its lease holds.
+    pub alive: bool,
+}
+
+/// The scheduler's view of the cluster.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SchedulerInput {
+    pub nodes: Vec<NodeView>,
+    /// `(channel id, group key)` of every channel.
+    pub channels: Vec<(String, String)>,
+    /// Current roles by group key.
+    pub groups: BTreeMap<String, GroupRoles>,
+    pub jobs: Vec<EncodeJob>,
+}
+
+impl SchedulerInput {
+    /// The view of `state` at wall-clock time `now_ms`.
+    pub fn from_state(state: &ClusterState, now_ms: u64) -> Self {
+        SchedulerInput {
+            nodes: state
+                .nodes
+                .values()
+                .map(|n| NodeView { name: n.name.clone(), capacity: n.capacity, alive: n.alive_at(now_ms) })
+                .collect(),
+            channels: state.channels.values().map(|c| (c.config.id.clone(), c.group_key())).collect(),
+            groups: state.groups.clone(),
+            jobs: state.encode_jobs.values().cloned().collect(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;
