@@ -67,6 +67,8 @@ mod tests {
         std::fs::write(&text, "not a transport stream").unwrap();
         let mut config = Config::demo(dir.path());
         config.channels.truncate(1);
+        // A plain (not rendered) channel with an item list.
+        (config.channels[0].render, config.channels[0].encode, config.channels[0].sync) = (None, None, None);
         config.channels[0].playlist.source.items = Some(vec![good, text.clone()]);
         config.channels[0].playlist.fallback = None;
         let (checked, problems) = probe_items(&config);
