@@ -21,7 +21,9 @@ demo: deps
 ## All tests: unit, integration (real FFmpeg libraries, real multicast on loopback).
 test: deps
 	$(CARGO) build --workspace --all-targets
-	$(CARGO) test --workspace -- --test-threads=2
+	# The process tests run the binary this build made (building it again for one package
+	# alone would resolve features differently and recompile the stack).
+	HEADEND_BIN=$(CARGO_TARGET_DIR)/debug/headend $(CARGO) test --workspace -- --test-threads=2
 
 lint: deps
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
