@@ -36,9 +36,7 @@ pub fn media_dir(config: &Config, c: &ChannelConfig) -> Option<PathBuf> {
     if let Some(m) = &render.media {
         return Some(m.clone());
     }
-    let sync = c.sync.as_ref()?;
-    let cache = config.node.sync.cache_dir.clone().unwrap_or_else(|| config.node.data_dir.join("cache"));
-    Some(cache.join(sync.folder.clone().unwrap_or_else(|| c.id.clone())))
+    Some(crate::sync::cache_root(config).join(crate::sync::channel_folder(c)?))
 }
 
 /// The channel builds of every rendered channel. The config must have passed `validate()`.

@@ -1,15 +1,27 @@
 //! The node's side of media sync: the sync actor's arguments from the configuration,
 //! `headend sync --once` with progress bars, and the status the HTTP API serves.
 
-use crate::config::Config;
+use crate::config::{ChannelConfig, Config};
 use headend_actors::sync::actor::{SourceSpec, SyncArgs};
 use headend_actors::sync::catalog::Catalog;
 use headend_actors::sync::engine::{sync_channel, SyncHooks, SyncSettings};
 use headend_actors::sync::report::{Progress, SyncReport};
 use headend_actors::sync::source::Source;
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
+
+/// The node's cache folder: `node.sync.cache_dir`, else `<data_dir>/cache`.
+pub fn cache_root(config: &Config) -> PathBuf {
+    config.node.sync.cache_dir.clone().unwrap_or_else(|| config.node.data_dir.join("cache"))
+}
+
+/// The folder under the source (and under the cache) a channel syncs: `sync.folder`, else
+/// the channel id. `None` for a channel without `[channels.sync]`.
+pub fn channel_folder(c: &ChannelConfig) -> Option<String> {
+    Some(c.sync.as_ref()?.folder.clone().unwrap_or_else(|| c.id.clone()))
+}
 
 /// The sources configured on this node (channels with a `[channels.sync]` section).
 pub fn sources(config: &Config) -> Vec<SourceSpec> {
@@ -19,7 +31,7 @@ pub fn sources(config: &Config) -> Vec<SourceSpec> {
         .filter_map(|c| {
             let s = c.sync.as_ref()?;
             Some(SourceSpec {
-                channel: s.folder.clone().unwrap_or_else(|| c.id.clone()),
+                channel: channel_folder(c)?,
                 url: s.source.clone(),
                 options: s.options.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
                 interval: Duration::from_secs(s.interval_secs.unwrap_or(config.node.sync.interval_secs)),
@@ -31,7 +43,7 @@ pub fn sources(config: &Config) -> Vec<SourceSpec> {
 /// Sync settings from `[node.sync]`.
 pub fn settings(config: &Config) -> SyncSettings {
     let s = &config.node.sync;
-    let cache = s.cache_dir.clone().unwrap_or_else(|| config.node.data_dir.join("cache"));
+    let cache = cache_root(config);
     SyncSettings {
         parallelism: s.parallel,
         max_object_bytes: s.max_object_bytes,

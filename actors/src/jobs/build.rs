@@ -128,24 +128,34 @@ pub async fn build(
     cancel: CancellationToken,
 ) -> Result<Built, BuildError> {
     let output = build.items_dir.join(media.item_name());
-    let thumbnail = output.with_extension("png");
-    std::fs::create_dir_all(&build.items_dir).map_err(|e| io_error("create items folder", &build.items_dir, e))?;
-
-    // 1. Metadata and the audio's exact length.
-    let (path, profile) = (media.path.clone(), build.profile.clone());
-    let (info, measure) = blocking(&media.path, move || {
-        let info = read_media_info(&path).map_err(BuildError::Media)?;
-        let measure = encode::measure_audio(&path, &profile.audio).map_err(BuildError::Encode)?;
-        Ok((info, measure))
-    })
-    .await?;
-    if cancel.is_cancelled() {
-        return Err(BuildError::Cancelled);
-    }
-    // The item's now-playing metadata, in place before the item itself appears.
     let sidecar = output.with_extension("json");
-    write_sidecar(&sidecar, &info, media).map_err(|e| io_error("write item sidecar", &sidecar, e))?;
-    let result = encode_with_picture(renderer, build, media, &info, &measure, output, thumbnail, progress, cancel).await;
+
+    // 1. Metadata, the audio's exact length and the page's data, on a blocking thread;
+    //    the item's now-playing sidecar is in place before the item itself appears.
+    let prepared = {
+        let (build, media, sidecar) = (build.clone(), media.clone(), sidecar.clone());
+        blocking(&media.path.clone(), move || {
+            let mut info = read_media_info(&media.path).map_err(BuildError::Media)?;
+            if info.media_id.is_empty() {
+                info.media_id = media.rel.clone();
+            }
+            let measure = encode::measure_audio(&media.path, &build.profile.audio).map_err(BuildError::Encode)?;
+            let page = match (&build.profile.video, media.kind) {
+                (Some(_), MediaKind::Audio) => Some(page_data(&build, &info)?),
+                _ => None,
+            };
+            std::fs::create_dir_all(&build.items_dir).map_err(|e| io_error("create items folder", &build.items_dir, e))?;
+            write_sidecar(&sidecar, &info).map_err(|e| io_error("write item sidecar", &sidecar, e))?;
+            Ok((info, measure, page))
+        })
+        .await?
+    };
+    let (info, measure, page) = prepared;
+    let result = if cancel.is_cancelled() {
+        Err(BuildError::Cancelled)
+    } else {
+        encode_with_picture(renderer, build, media, &info, measure, page, progress, cancel).await
+    };
     if result.is_err() {
         let _ = std::fs::remove_file(&sidecar);
     }
@@ -153,29 +163,29 @@ pub async fn build(
 }
 
 /// `<item>.json`: what playout shows as now playing (title, artist, album, genre, media id).
-fn write_sidecar(path: &Path, info: &crate::sync::metadata::MediaInfo, media: &MediaFile) -> std::io::Result<()> {
+fn write_sidecar(path: &Path, info: &crate::sync::metadata::MediaInfo) -> std::io::Result<()> {
     let meta = serde_json::json!({
-        "title": info.title, "artist": info.artist, "album": info.album, "genre": info.genre,
-        "media_id": if info.media_id.is_empty() { media.rel.clone() } else { info.media_id.clone() },
+        "title": info.title, "artist": info.artist, "album": info.album, "genre": info.genre, "media_id": info.media_id,
     });
     let tmp = path.with_extension("json.tmp");
     std::fs::write(&tmp, serde_json::to_vec_pretty(&meta).unwrap_or_default())?;
     std::fs::rename(&tmp, path)
 }
 
+/// Steps 2 and 3: the picture source (page frames for audio media, the video itself, or
+/// none) and the encoder, run at once.
 #[allow(clippy::too_many_arguments)]
 async fn encode_with_picture(
     renderer: &Renderer,
     build: &ChannelBuild,
     media: &MediaFile,
     info: &crate::sync::metadata::MediaInfo,
-    measure: &encode::AudioMeasure,
-    output: PathBuf,
-    thumbnail: PathBuf,
+    measure: encode::AudioMeasure,
+    page: Option<PageData>,
     progress: impl FnMut(f32) + Send + 'static,
     cancel: CancellationToken,
 ) -> Result<Built, BuildError> {
-    // 2 + 3. Picture source and encoder.
+    let output = build.items_dir.join(media.item_name());
     let stop = Arc::new(AtomicBool::new(false));
     let bridge = {
         let (cancel, stop) = (cancel.clone(), stop.clone());
@@ -185,25 +195,25 @@ async fn encode_with_picture(
         })
     };
     let mut render = None;
-    let video = match (&build.profile.video, media.kind) {
-        (None, _) => VideoInput::None,
-        (Some(_), MediaKind::Video) => VideoInput::Transcode { path: media.path.clone(), overlay: None },
-        (Some(v), MediaKind::Audio) => {
+    let video = match (&build.profile.video, media.kind, page) {
+        (None, _, _) => VideoInput::None,
+        (Some(v), MediaKind::Audio, Some(data)) => {
             let frames = measure.video_frames(v.fps);
-            let data = page_data(build, info, media)?;
             let mut job = RenderJob::new(build.template.clone(), data, v.width, v.height, v.fps, frames);
             job.allow_network = build.allow_network;
             let (tx, rx) = mpsc::channel(FRAME_QUEUE);
             render = Some((job, tx));
             VideoInput::Frames { rx, frames }
         }
+        (Some(_), _, _) => VideoInput::Transcode { path: media.path.clone(), overlay: None },
     };
-    let job = ItemEncodeJob::new(build.profile.clone(), media.path.clone(), video, output.clone(), Some(thumbnail.clone()), &info.title, &info.artist)
-        .with_measure(*measure);
+    let thumbnail = output.with_extension("png");
+    let job = ItemEncodeJob::new(build.profile.clone(), media.path.clone(), video, output, Some(thumbnail), &info.title, &info.artist)
+        .with_measure(measure);
     let encoding = {
-        let (stop, media_path) = (stop.clone(), media.path.clone());
+        let stop = stop.clone();
         let mut progress = progress;
-        tokio::task::spawn_blocking(move || encode::encode_item(job, &mut progress, &stop).map_err(|e| (media_path, e)))
+        tokio::task::spawn_blocking(move || encode::encode_item(job, &mut progress, &stop))
     };
     let rendered = match render {
         Some((job, tx)) => Some(renderer.render(job, tx, cancel.child_token()).await),
@@ -226,8 +236,8 @@ async fn encode_with_picture(
     }
     let item = match encoded {
         Ok(Ok(item)) => item,
-        Ok(Err((_, EncodeError::Cancelled))) => return Err(BuildError::Cancelled),
-        Ok(Err((_, e))) => return Err(BuildError::Encode(e)),
+        Ok(Err(EncodeError::Cancelled)) => return Err(BuildError::Cancelled),
+        Ok(Err(e)) => return Err(BuildError::Encode(e)),
         Err(e) => return Err(BuildError::Worker { media: media.path.clone(), reason: e.to_string() }),
     };
     Ok(Built { output: item.path, thumbnail: item.thumbnail, title: info.title.clone(), artist: info.artist.clone() })
@@ -237,7 +247,7 @@ fn io_error(op: &'static str, path: &Path, source: std::io::Error) -> BuildError
     BuildError::Encode(EncodeError::Io { op, path: path.to_path_buf(), source })
 }
 
-fn page_data(build: &ChannelBuild, info: &crate::sync::metadata::MediaInfo, media: &MediaFile) -> Result<PageData, BuildError> {
+fn page_data(build: &ChannelBuild, info: &crate::sync::metadata::MediaInfo) -> Result<PageData, BuildError> {
     let image = |p: &Path| PageData::artwork_from_file(p).map_err(BuildError::Render);
     Ok(PageData {
         title: info.title.clone(),
@@ -248,7 +258,7 @@ fn page_data(build: &ChannelBuild, info: &crate::sync::metadata::MediaInfo, medi
         artwork: info.artwork.as_deref().map(image).transpose()?,
         channel: build.name.clone(),
         logo: build.logo.as_deref().map(image).transpose()?,
-        media_id: if info.media_id.is_empty() { media.rel.clone() } else { info.media_id.clone() },
+        media_id: info.media_id.clone(),
     })
 }
 

@@ -69,8 +69,9 @@ pub struct PoolArgs {
 pub enum PoolMsg {
     /// Scan every channel now (also sent on the interval).
     Scan,
-    /// A channel's scan is done (sent by the scan's task).
-    Scanned { channel: usize, template: Option<String>, result: Result<Vec<MediaFile>, String> },
+    /// A channel's scan is done (sent by the scan's task). `template` is the template's
+    /// new fingerprint when it was checked this time.
+    Scanned { channel: usize, template: Option<String>, result: Result<Scan, String> },
     /// A build made progress (0..=1).
     Progress { id: String, fraction: f32 },
     /// A build ended; its record is already stored.
@@ -97,15 +98,20 @@ struct Running {
     cancel: CancellationToken,
 }
 
+/// What a channel's scan found: its media (in play order) and the items already built.
+#[derive(Debug)]
+pub struct Scan {
+    media: Vec<MediaFile>,
+    existing: BTreeMap<String, PathBuf>,
+}
+
 #[derive(Debug)]
 struct ChannelState {
     build: Arc<ChannelBuild>,
     /// Fingerprint of the template, refreshed every `template_check_every`.
     template: Option<String>,
     template_checked: Option<Instant>,
-    template_error: Option<String>,
     scanning: bool,
-    scan_error: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -150,56 +156,48 @@ impl PoolState {
             }
             let (build, known_template, myself) = (ch.build.clone(), ch.template.clone(), myself.clone());
             tokio::spawn(async move {
-                let template = if check_template { Some(build::template_fingerprint(&build).await) } else { None };
-                let fingerprint = match &template {
-                    Some(Ok(fp)) => Some(fp.clone()),
-                    Some(Err(_)) | None => known_template,
-                };
-                let result = match (&template, fingerprint) {
-                    (Some(Err(e)), None) => Err(e.clone()),
-                    (_, None) => Err("the template has not been read yet".to_string()),
-                    (_, Some(fp)) => {
-                        let b = build.clone();
-                        tokio::task::spawn_blocking(move || scan::scan(&b.media_dir, &b.format_key(&fp)))
-                            .await
-                            .map_err(|e| e.to_string())
-                            .and_then(|r| r.map_err(|e| format!("cannot list media folder {}: {e}", build.media_dir.display())))
-                    }
-                };
-                let template = match template {
+                // A template that cannot be read now keeps its last fingerprint.
+                let checked = if check_template { Some(build::template_fingerprint(&build).await) } else { None };
+                let template = match checked {
                     Some(Ok(fp)) => Some(fp),
-                    Some(Err(e)) => Some(format!("error:{e}")),
+                    Some(Err(e)) => {
+                        tracing::warn!(channel = %build.channel, "template check: {e}");
+                        None
+                    }
                     None => None,
+                };
+                let result = match template.clone().or(known_template) {
+                    None => Err("the template could not be read yet".to_string()),
+                    Some(fp) => {
+                        let b = build.clone();
+                        tokio::task::spawn_blocking(move || {
+                            let media = scan::scan(&b.media_dir, &b.format_key(&fp))
+                                .map_err(|e| format!("cannot list media folder {}: {e}", b.media_dir.display()))?;
+                            Ok(Scan { media, existing: scan::existing_items(&b.items_dir) })
+                        })
+                        .await
+                        .map_err(|e| e.to_string())
+                        .and_then(|r| r)
+                    }
                 };
                 let _ = myself.send_message(PoolMsg::Scanned { channel: i, template, result });
             });
         }
     }
 
-    fn scanned(&mut self, channel: usize, template: Option<String>, result: Result<Vec<MediaFile>, String>) {
+    fn scanned(&mut self, channel: usize, template: Option<String>, result: Result<Scan, String>) {
         let ch = &mut self.channels[channel];
         ch.scanning = false;
-        match template {
-            Some(t) if t.starts_with("error:") => ch.template_error = Some(t["error:".len()..].to_string()),
-            Some(t) => {
-                ch.template = Some(t);
-                ch.template_error = None;
-            }
-            None => {}
+        if template.is_some() {
+            ch.template = template;
         }
-        let media = match result {
-            Ok(m) => {
-                ch.scan_error = None;
-                m
-            }
+        let Scan { media, existing } = match result {
+            Ok(scan) => scan,
             Err(e) => {
                 tracing::warn!(channel = %ch.build.channel, "encode scan: {e}");
-                ch.scan_error = Some(e);
                 return;
             }
         };
-        let items_dir = ch.build.items_dir.clone();
-        let existing = scan::existing_items(&items_dir);
         let current: HashSet<String> = media.iter().map(|m| m.job_id()).collect();
         // Forget this channel's media that are gone or changed.
         let gone: Vec<String> = self.known.iter().filter(|(id, k)| k.channel == channel && !current.contains(*id)).map(|(id, _)| id.clone()).collect();
@@ -405,7 +403,7 @@ impl Actor for EncodePool {
         let channels = args
             .channels
             .iter()
-            .map(|b| ChannelState { build: Arc::new(b.clone()), template: None, template_checked: None, template_error: None, scanning: false, scan_error: None })
+            .map(|b| ChannelState { build: Arc::new(b.clone()), template: None, template_checked: None, scanning: false })
             .collect();
         myself.send_interval(args.settings.scan_every, || PoolMsg::Scan);
         myself.send_message(PoolMsg::Scan)?;
