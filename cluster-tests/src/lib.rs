@@ -369,6 +369,14 @@ impl Headend {
         std::fs::read_to_string(&self.stderr_path).unwrap_or_default()
     }
 
+    /// `method path` on the node's API, body as bytes; panics (with the node's log) on a
+    /// transport error.
+    pub fn request(&self, method: &str, path: &str) -> HttpBytes {
+        http_request(self.http, method, path).unwrap_or_else(|e| {
+            panic!("{method} {path} on {}: {e}\nheadend stderr:\n{}", self.http, self.stderr_log())
+        })
+    }
+
     /// GET `path` from the node's API; panics (with the node's log) on a transport error.
     pub fn get(&self, path: &str) -> HttpResponse {
         http_get(self.http, path).unwrap_or_else(|e| {
@@ -476,7 +484,7 @@ pub fn unix_ms() -> u64 {
 // ---------------------------------------------------------------------------------------
 // HTTP
 
-/// A response of [`http_get`].
+/// A response of [`http_get`]: a text body.
 #[derive(Debug, Clone)]
 pub struct HttpResponse {
     pub status: u16,
@@ -501,15 +509,37 @@ impl HttpResponse {
     }
 }
 
-/// `GET path` over HTTP/1.1 with `Connection: close` (std only; handles chunked bodies).
+/// A response of [`http_request`]: the body as bytes (e.g. an image).
+#[derive(Debug, Clone)]
+pub struct HttpBytes {
+    pub status: u16,
+    /// Names lower-cased.
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+/// `GET path` over HTTP/1.1 with `Connection: close`; the body must be UTF-8.
 pub fn http_get(addr: SocketAddr, path: &str) -> std::io::Result<HttpResponse> {
+    let r = http_request(addr, "GET", path)?;
+    let body = String::from_utf8(r.body)
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, format!("body is not UTF-8: {e}")))?;
+    Ok(HttpResponse {
+        status: r.status,
+        headers: r.headers,
+        body,
+    })
+}
+
+/// `method path` with an empty body over HTTP/1.1 with `Connection: close` (std only;
+/// handles chunked bodies).
+pub fn http_request(addr: SocketAddr, method: &str, path: &str) -> std::io::Result<HttpBytes> {
     let bad = |m: String| std::io::Error::new(std::io::ErrorKind::InvalidData, m);
     let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(2))?;
     s.set_read_timeout(Some(Duration::from_secs(5)))?;
     s.set_write_timeout(Some(Duration::from_secs(5)))?;
     write!(
         s,
-        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nAccept: */*\r\n\r\n"
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nAccept: */*\r\nContent-Length: 0\r\n\r\n"
     )?;
     let mut raw = Vec::new();
     s.read_to_end(&mut raw)?;
@@ -547,8 +577,7 @@ pub fn http_get(addr: SocketAddr, path: &str) -> std::io::Result<HttpResponse> {
         }
         body.truncate(len);
     }
-    let body = String::from_utf8(body).map_err(|e| bad(format!("body is not UTF-8: {e}")))?;
-    Ok(HttpResponse {
+    Ok(HttpBytes {
         status,
         headers,
         body,
