@@ -6,7 +6,7 @@ mod common;
 
 use headend_actors::playout::clock::Clock;
 use headend_actors::playout::extend::{extend, ProbeCache};
-use headend_actors::playout::pacer::{Pacer, PacerEvent};
+use headend_actors::playout::pacer::{Pacer, PacerEvent, PacerRole};
 use headend_actors::playout::schedule::Schedule;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
@@ -51,7 +51,7 @@ fn deadlines_are_absolute_and_a_stall_skips_ahead() {
     let stall = 2_000_000_000; // a 2 s stall
     let clock = Arc::new(SimClock { now: AtomicU64::new(epoch), deadlines: Mutex::new(Vec::new()), stall_at, stall });
     let (tx, rx) = mpsc::channel();
-    let mut pacer = Pacer::start(spec.clone(), schedule.clone(), clock.clone(), move |e| {
+    let mut pacer = Pacer::start(spec.clone(), schedule.clone(), clock.clone(), PacerRole::standalone(), move |e| {
         let _ = tx.send(e);
     })
     .unwrap();

@@ -5,7 +5,8 @@
 use super::clock::Clock;
 use super::extend::{extend, ProbeCache, MIN_ENTRIES_AHEAD};
 use super::mux::MuxEvent;
-use super::pacer::{Pacer, PacerEvent};
+use super::pacer::{Pacer, PacerEvent, PacerRole, ShadowProgress};
+use super::role::Role;
 use super::schedule::{pass_order, EntryKind, Schedule, ScheduledItem};
 use super::spec::{ChannelSpec, PlaylistSource};
 use super::store::ScheduleStore;
@@ -71,6 +72,13 @@ pub struct ChannelStatus {
     pub fallback_entries: u64,
     pub slate_entries: u64,
     pub skipped_ahead_packets: u64,
+    /// `main` or `backup`, and the epoch this node holds the role at.
+    pub role: Option<Role>,
+    pub epoch: u64,
+    /// A backup's view of the group (hearing it, in step with it).
+    pub shadow: Option<ShadowProgress>,
+    pub takeovers: u64,
+    pub fenced: u64,
 }
 
 #[derive(Debug)]
@@ -80,15 +88,47 @@ pub enum ChannelMsg {
     Status(RpcReplyPort<ChannelStatus>),
     /// Replace the playlist; applies at the next item boundary.
     SetPlaylist(PlaylistSource),
+    /// The main's schedule, as replicated (a backup follows it; a main ignores it).
+    AdoptSchedule(Box<Schedule>),
     Tick,
     Pacer(PacerEvent),
 }
 
-/// Where a channel keeps its state, and its clock.
-#[derive(Debug, Clone)]
+/// Where a channel keeps its state, its clock, and (in a cluster) its role and the
+/// way to the replicated state.
+#[derive(Clone)]
 pub struct ChannelEnv {
     pub state_dir: PathBuf,
     pub clock: Arc<dyn Clock>,
+    pub role: PacerRole,
+    /// What a main's changes and a pacer's takeovers are reported to (the reconciler).
+    pub notices: Option<tokio::sync::mpsc::UnboundedSender<ChannelNotice>>,
+    /// The channel's replicated schedule now, read at each (re)start.
+    pub replicated: Option<Arc<dyn Fn() -> Option<Schedule> + Send + Sync>>,
+}
+
+impl std::fmt::Debug for ChannelEnv {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ChannelEnv").field("state_dir", &self.state_dir).field("role", &self.role).finish()
+    }
+}
+
+impl ChannelEnv {
+    /// A standalone channel: always main, no cluster.
+    pub fn standalone(state_dir: PathBuf, clock: Arc<dyn Clock>) -> Self {
+        ChannelEnv { state_dir, clock, role: PacerRole::standalone(), notices: None, replicated: None }
+    }
+}
+
+/// What a channel tells the node in a cluster.
+#[derive(Debug, Clone)]
+pub enum ChannelNotice {
+    /// The main changed its schedule (to be replicated), holding its role at `epoch`.
+    Schedule { channel: String, epoch: u64, schedule: Box<Schedule> },
+    /// This node's backup took over the group with `epoch`.
+    TookOver { channel: String, epoch: u64 },
+    /// This node's main stopped: a source with `epoch` outranks it.
+    Fenced { channel: String, epoch: u64 },
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -127,8 +167,22 @@ impl ChannelState {
         self.status.recent_errors = recent.into();
     }
 
-    /// Extends the schedule on a blocking thread, stores it and hands it to the pacer.
+    fn role(&self) -> (Role, u64) {
+        self.env.role.cell.get()
+    }
+
+    fn notify(&self, notice: ChannelNotice) {
+        if let Some(n) = &self.env.notices {
+            let _ = n.send(notice);
+        }
+    }
+
+    /// Extends the schedule on a blocking thread, stores it and hands it to the pacer. A
+    /// backup does not: it follows the main's schedule.
     async fn extend(&mut self) -> Result<(), ActorProcessingErr> {
+        if self.role().0 == Role::Backup {
+            return Ok(());
+        }
         let now_k = self.now_k();
         let mut schedule = self.schedule.clone();
         let mut cache = self.cache.take().unwrap_or_default();
@@ -165,6 +219,70 @@ impl ChannelState {
             saved?;
             if let Some(p) = &self.pacer {
                 p.update_schedule(self.schedule.clone());
+            }
+            self.publish();
+        }
+        Ok(())
+    }
+
+    /// Reports the schedule for replication when this node is main.
+    fn publish(&self) {
+        if let (Role::Main, epoch) = self.role() {
+            self.notify(ChannelNotice::Schedule { channel: self.spec.id.clone(), epoch, schedule: Box::new(self.schedule.clone()) });
+        }
+    }
+
+    fn start_pacer(&mut self, myself: &ActorRef<ChannelMsg>) -> Result<(), ActorProcessingErr> {
+        let events = myself.clone();
+        self.pacer = Some(Pacer::start(self.spec.clone(), self.schedule.clone(), self.env.clock.clone(), self.env.role.clone(), move |e| {
+            let _ = events.cast(ChannelMsg::Pacer(e));
+        })?);
+        self.last_progress = Instant::now();
+        Ok(())
+    }
+
+    /// A backup takes the main's schedule: item paths are mapped to this node's copies,
+    /// it is stored, and the pacer follows it (restarted when the past differs, e.g. a
+    /// new epoch, so the shadow computes exactly the main's packets).
+    async fn adopt(&mut self, myself: &ActorRef<ChannelMsg>, schedule: Schedule) -> Result<(), ActorProcessingErr> {
+        if self.role().0 == Role::Main || schedule == self.schedule {
+            return Ok(());
+        }
+        if schedule.mux_rate != self.spec.mux_rate {
+            tracing::warn!(channel = %self.spec.id, "replicated schedule has another mux rate than this node's channel; not adopted");
+            return Ok(());
+        }
+        let spec = self.spec.clone();
+        let store = self.store.clone();
+        let (schedule, saved, missing) = tokio::task::spawn_blocking(move || {
+            let mut schedule = schedule;
+            let missing = localize(&mut schedule, &spec);
+            let saved = store.save(&schedule);
+            (schedule, saved, missing)
+        })
+        .await?;
+        saved?;
+        for path in missing {
+            let msg = format!("item {} of the main's schedule is not on this node; a takeover during it will miss its content", path.display());
+            tracing::warn!(channel = %self.spec.id, "{msg}");
+            self.note_error(msg);
+        }
+        let now_k = self.now_k();
+        let same_past = schedule.epoch_unix_ns == self.schedule.epoch_unix_ns && {
+            let upto = |s: &Schedule| s.entries.iter().filter(|e| e.start_packet <= now_k + s.mux_rate.packets_in_ms(1000)).map(|e| (e.index, e.start_packet, e.facts.content_id)).collect::<Vec<_>>();
+            let (a, b) = (upto(&schedule), upto(&self.schedule));
+            let n = a.len().min(b.len());
+            a[a.len() - n..] == b[b.len() - n..]
+        };
+        self.schedule = schedule;
+        match &self.pacer {
+            Some(p) if same_past => p.update_schedule(self.schedule.clone()),
+            _ => {
+                if let Some(mut p) = self.pacer.take() {
+                    tokio::task::spawn_blocking(move || p.stop()).await?;
+                }
+                tracing::info!(channel = %self.spec.id, "following the main's schedule from now");
+                self.start_pacer(myself)?;
             }
         }
         Ok(())
@@ -248,6 +366,26 @@ impl ChannelState {
                 self.status.next_packet = k;
                 self.last_progress = Instant::now();
             }
+            PacerEvent::Shadow { k } => {
+                tracing::info!(channel = %id, group = %self.spec.output.group, port = self.spec.output.port, packet = k, "backup: computing the stream in shadow");
+                self.status.on_air = false;
+                self.status.next_packet = k;
+                self.last_progress = Instant::now();
+            }
+            PacerEvent::TookOver { k, epoch, resent } => {
+                tracing::warn!(channel = %id, group = %self.spec.output.group, port = self.spec.output.port, packet = k, epoch, resent,
+                    "group silent: this backup took over");
+                self.status.on_air = true;
+                self.status.takeovers += 1;
+                self.status.shadow = None;
+                self.notify(ChannelNotice::TookOver { channel: id.clone(), epoch });
+            }
+            PacerEvent::Fenced { by, k } => {
+                tracing::warn!(channel = %id, packet = k, epoch = by.epoch, node = by.node, "another source outranks this main on the group: stopped sending");
+                self.status.on_air = false;
+                self.status.fenced += 1;
+                self.notify(ChannelNotice::Fenced { channel: id.clone(), epoch: by.epoch });
+            }
             PacerEvent::Mux(MuxEvent::ItemOnAir { index, .. }) => {
                 if let Some(e) = self.schedule.entries.iter().find(|e| e.index == index) {
                     tracing::info!(channel = %id, index, title = %e.facts.meta.title, item = %e.facts.path.display(), "item on air");
@@ -270,9 +408,10 @@ impl ChannelState {
                 tracing::warn!(channel = %id, "send failed: {e}");
                 self.note_error(e);
             }
-            PacerEvent::Progress { k, datagrams } => {
+            PacerEvent::Progress { k, datagrams, shadow } => {
                 self.status.next_packet = k;
                 self.status.datagrams = datagrams;
+                self.status.shadow = shadow;
                 self.last_progress = Instant::now();
             }
             PacerEvent::Stopped(None) => {}
@@ -296,7 +435,12 @@ impl Actor for ChannelActor {
         (spec, env): Self::Arguments,
     ) -> Result<Self::State, ActorProcessingErr> {
         let store = ScheduleStore::new(&env.state_dir);
-        let schedule = match store.load()? {
+        let stored = store.load()?;
+        let replicated = env.replicated.as_ref().and_then(|f| f()).map(|mut s| {
+            localize(&mut s, &spec);
+            s
+        });
+        let schedule = match furthest(stored, replicated) {
             Some(s) if s.mux_rate == spec.mux_rate => s,
             Some(_) => {
                 tracing::info!(channel = %spec.id, "mux rate changed: starting a new schedule");
@@ -315,10 +459,7 @@ impl Actor for ChannelActor {
             env,
         };
         state.extend().await?;
-        let events = myself.clone();
-        state.pacer = Some(Pacer::start(state.spec.clone(), state.schedule.clone(), state.env.clock.clone(), move |e| {
-            let _ = events.cast(ChannelMsg::Pacer(e));
-        })?);
+        state.start_pacer(&myself)?;
         myself.send_interval(TICK, || ChannelMsg::Tick);
         Ok(state)
     }
@@ -332,7 +473,7 @@ impl Actor for ChannelActor {
 
     async fn handle(
         &self,
-        _myself: ActorRef<Self::Msg>,
+        myself: ActorRef<Self::Msg>,
         msg: Self::Msg,
         state: &mut Self::State,
     ) -> Result<(), ActorProcessingErr> {
@@ -350,6 +491,9 @@ impl Actor for ChannelActor {
             ChannelMsg::Status(reply) => {
                 if !reply.is_closed() {
                     state.status.scheduled_entries = state.schedule.entries.len();
+                    let (role, epoch) = state.role();
+                    state.status.role = Some(role);
+                    state.status.epoch = epoch;
                     let _ = reply.send(state.status.clone());
                 }
             }
@@ -383,8 +527,54 @@ impl Actor for ChannelActor {
                     state.extend().await?;
                 }
             }
+            ChannelMsg::AdoptSchedule(schedule) => state.adopt(&myself, *schedule).await?,
             ChannelMsg::Pacer(e) => state.on_pacer_event(e)?,
         }
         Ok(())
     }
+}
+
+/// Of the schedule this node stored and the replicated one, the one to resume: the
+/// replicated one unless the stored one is the same timeline further along (this node
+/// was main and had not replicated its last change yet).
+fn furthest(stored: Option<Schedule>, replicated: Option<Schedule>) -> Option<Schedule> {
+    match (stored, replicated) {
+        (Some(s), Some(r)) => {
+            let last = |x: &Schedule| x.entries.last().map(|e| e.index);
+            if s.epoch_unix_ns == r.epoch_unix_ns && last(&s) > last(&r) {
+                Some(s)
+            } else {
+                Some(r)
+            }
+        }
+        (s, r) => r.or(s),
+    }
+}
+
+/// Maps the items of another node's schedule to this node's copies: an item path that
+/// does not exist here is looked up by file name in the channel's playlist folder and
+/// beside its fallback. Returns the items found nowhere.
+fn localize(schedule: &mut Schedule, spec: &ChannelSpec) -> Vec<PathBuf> {
+    let mut dirs: Vec<PathBuf> = Vec::new();
+    if let PlaylistSource::Folder(d) = &spec.playlist {
+        dirs.push(d.clone());
+    }
+    if let PlaylistSource::Items(items) = &spec.playlist {
+        dirs.extend(items.iter().filter_map(|p| p.parent().map(PathBuf::from)));
+    }
+    if let Some(parent) = spec.fallback.as_ref().and_then(|f| f.parent()) {
+        dirs.push(parent.to_path_buf());
+    }
+    let mut missing = Vec::new();
+    for e in &mut schedule.entries {
+        if e.facts.path.is_file() {
+            continue;
+        }
+        let found = e.facts.path.file_name().and_then(|name| dirs.iter().map(|d| d.join(name)).find(|p| p.is_file()));
+        match found {
+            Some(p) => e.facts.path = p,
+            None => missing.push(e.facts.path.clone()),
+        }
+    }
+    missing
 }

@@ -13,6 +13,8 @@ pub mod actor;
 pub mod capture;
 pub mod clock;
 pub mod extend;
+pub mod failover;
 pub mod mux;
 pub mod pacer;
 pub mod reader;
+pub mod role;

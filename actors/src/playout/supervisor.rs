@@ -6,7 +6,8 @@ use super::actor::{actor_name, ChannelActor, ChannelEnv};
 use super::clock::Clock;
 use super::spec::ChannelSpec;
 use crate::supervise::{Restarter, RestarterMsg};
-use ractor::{Actor, ActorProcessingErr, ActorRef, SupervisionEvent};
+use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent};
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -19,16 +20,40 @@ pub struct PlayoutArgs {
     pub clock: Arc<dyn Clock>,
 }
 
+/// Orders from the node (in a cluster, its reconciler).
 #[derive(Debug)]
-pub enum SupervisorMsg {}
+pub enum SupervisorMsg {
+    /// Runs the channel with this spec and environment; a running channel with another
+    /// spec is restarted with the new one.
+    Ensure { spec: Box<ChannelSpec>, env: Box<ChannelEnv> },
+    /// Stops the channel.
+    Remove { id: String },
+    /// The ids of the running channels.
+    Running(RpcReplyPort<Vec<String>>),
+}
 
 #[derive(Debug)]
 pub struct PlayoutState {
-    restarters: Vec<ActorRef<RestarterMsg>>,
+    channels: BTreeMap<String, (ChannelSpec, ActorRef<RestarterMsg>)>,
 }
 
 #[derive(Debug)]
 pub struct PlayoutSupervisor;
+
+/// The state directory of a channel under the node's data directory.
+pub fn state_dir(data_dir: &std::path::Path, id: &str) -> PathBuf {
+    data_dir.join("channels").join(id)
+}
+
+async fn spawn(myself: &ActorRef<SupervisorMsg>, spec: ChannelSpec, env: ChannelEnv) -> Result<ActorRef<RestarterMsg>, ActorProcessingErr> {
+    let restarter = Restarter { child: ChannelActor, name: actor_name(&spec.id) };
+    Ok(Actor::spawn_linked(None, restarter, (spec, env), myself.get_cell()).await?.0)
+}
+
+async fn stop(myself: &ActorRef<SupervisorMsg>, r: ActorRef<RestarterMsg>) {
+    r.unlink(myself.get_cell());
+    let _ = r.stop_and_wait(None, Some(Duration::from_secs(10))).await;
+}
 
 impl Actor for PlayoutSupervisor {
     type Msg = SupervisorMsg;
@@ -36,18 +61,41 @@ impl Actor for PlayoutSupervisor {
     type Arguments = PlayoutArgs;
 
     async fn pre_start(&self, myself: ActorRef<Self::Msg>, args: PlayoutArgs) -> Result<PlayoutState, ActorProcessingErr> {
-        let mut restarters = Vec::with_capacity(args.channels.len());
+        let mut channels = BTreeMap::new();
         for spec in args.channels {
-            let env = ChannelEnv { state_dir: args.data_dir.join("channels").join(&spec.id), clock: args.clock.clone() };
-            let restarter = Restarter { child: ChannelActor, name: actor_name(&spec.id) };
-            let (r, _) = Actor::spawn_linked(None, restarter, (spec, env), myself.get_cell()).await?;
-            restarters.push(r);
+            let env = ChannelEnv::standalone(state_dir(&args.data_dir, &spec.id), args.clock.clone());
+            let r = spawn(&myself, spec.clone(), env).await?;
+            channels.insert(spec.id.clone(), (spec, r));
         }
-        Ok(PlayoutState { restarters })
+        Ok(PlayoutState { channels })
     }
 
-    async fn handle(&self, _: ActorRef<Self::Msg>, msg: Self::Msg, _: &mut Self::State) -> Result<(), ActorProcessingErr> {
-        match msg {}
+    async fn handle(&self, myself: ActorRef<Self::Msg>, msg: Self::Msg, state: &mut Self::State) -> Result<(), ActorProcessingErr> {
+        match msg {
+            SupervisorMsg::Ensure { spec, env } => {
+                if state.channels.get(&spec.id).is_some_and(|(s, _)| *s == *spec) {
+                    return Ok(());
+                }
+                if let Some((_, r)) = state.channels.remove(&spec.id) {
+                    tracing::info!(channel = %spec.id, "channel changed: restarting it");
+                    stop(&myself, r).await;
+                }
+                let r = spawn(&myself, (*spec).clone(), *env).await?;
+                state.channels.insert(spec.id.clone(), (*spec, r));
+            }
+            SupervisorMsg::Remove { id } => {
+                if let Some((_, r)) = state.channels.remove(&id) {
+                    tracing::info!(channel = %id, "channel no longer played here: stopping it");
+                    stop(&myself, r).await;
+                }
+            }
+            SupervisorMsg::Running(reply) => {
+                if !reply.is_closed() {
+                    let _ = reply.send(state.channels.keys().cloned().collect());
+                }
+            }
+        }
+        Ok(())
     }
 
     async fn handle_supervisor_evt(&self, _: ActorRef<Self::Msg>, event: SupervisionEvent, _: &mut Self::State) -> Result<(), ActorProcessingErr> {
@@ -59,9 +107,8 @@ impl Actor for PlayoutSupervisor {
     }
 
     async fn post_stop(&self, myself: ActorRef<Self::Msg>, state: &mut Self::State) -> Result<(), ActorProcessingErr> {
-        for r in state.restarters.drain(..) {
-            r.unlink(myself.get_cell());
-            let _ = r.stop_and_wait(None, Some(Duration::from_secs(10))).await;
+        for (_, (_, r)) in std::mem::take(&mut state.channels) {
+            stop(&myself, r).await;
         }
         Ok(())
     }

@@ -226,6 +226,42 @@ impl TsPacket {
         true
     }
 
+    /// Writes `data` as the adaptation field's transport private data, in a packet that
+    /// carries only an adaptation field with a PCR and stuffing (as [`TsPacket::pcr_only`]
+    /// makes). Returns false, changing nothing, for any other packet or when `data` does
+    /// not fit.
+    pub fn set_private_data(&mut self, data: &[u8]) -> bool {
+        let only_pcr = self.adaptation_field_control() == 0b10 && self.0[4] == 183 && self.0[5] & 0x1F == 0x10;
+        if !only_pcr || data.len() > 170 {
+            return false;
+        }
+        self.0[5] |= 0x02;
+        self.0[12] = data.len() as u8;
+        self.0[13..13 + data.len()].copy_from_slice(data);
+        true
+    }
+
+    /// The adaptation field's transport private data, if any.
+    pub fn private_data(&self) -> Option<&[u8]> {
+        let af = self.adaptation();
+        let flags = *af.first()?;
+        if flags & 0x02 == 0 {
+            return None;
+        }
+        let mut at = 1;
+        if flags & 0x10 != 0 {
+            at += 6;
+        }
+        if flags & 0x08 != 0 {
+            at += 6;
+        }
+        if flags & 0x04 != 0 {
+            at += 1;
+        }
+        let len = *af.get(at)? as usize;
+        af.get(at + 1..at + 1 + len)
+    }
+
     fn write_pcr_field(&mut self, pcr: Pcr) {
         let base = pcr.base();
         let ext = pcr.ext();
@@ -346,6 +382,22 @@ mod tests {
         assert!(p.has_payload());
         assert!(!p.has_adaptation());
         p.validate().unwrap();
+    }
+
+    #[test]
+    fn private_data_only_in_pcr_only_packets_and_keeps_the_pcr() {
+        let pcr = Pcr::new(987_654_321);
+        let mut p = TsPacket::pcr_only(Pid::new(0x1FF), pcr, 3, false);
+        assert_eq!(p.private_data(), None);
+        assert!(p.set_private_data(b"HDND-epoch"));
+        assert_eq!(p.private_data(), Some(&b"HDND-epoch"[..]));
+        assert_eq!(p.pcr(), Some(pcr));
+        assert_eq!(p.cc(), 3);
+        p.validate().unwrap();
+        assert!(!p.set_private_data(&[0u8; 171]), "too long");
+        let mut null = TsPacket::null();
+        assert!(!null.set_private_data(b"x"));
+        assert_eq!(null, TsPacket::null());
     }
 
     #[test]

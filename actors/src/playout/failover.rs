@@ -1,0 +1,372 @@
+//! Failover decisions on the data plane, as pure logic (events in, decisions out; no
+//! sockets, no clock): the pacing thread feeds it what it computed and what it heard on
+//! the group, and asks before every datagram whether to take over or to stop.
+//!
+//! * A **backup** computes the same stream as the main (same schedule, same packets) and
+//!   matches what it hears against what it computed, so it knows the last datagram the
+//!   main sent. When the group has been silent for `takeover_after`, it takes over with
+//!   epoch + 1 and first re-sends the datagrams the main did not send: the receiver sees
+//!   every packet once, late by the detection time, with continuity counters, PCR and
+//!   PTS continuous.
+//! * A **main** that hears a source whose stamp outranks its own (a higher epoch) stops
+//!   at once and becomes a backup (fencing, e.g. after it was frozen and woke up).
+
+use super::role::{Role, Stamp};
+use crate::ts::TsPacket;
+use std::collections::VecDeque;
+use std::hash::{Hash, Hasher};
+use std::time::Duration;
+
+/// Datagrams of a shadow stream kept for matching and re-sending.
+pub type Datagram = Vec<TsPacket>;
+
+/// Failover settings of a channel on this node.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FailoverSettings {
+    /// This node's tag in stamps ([`super::role::node_tag`]).
+    pub node: u32,
+    /// Silence on the group after which a backup takes over.
+    pub takeover_after: Duration,
+    /// How long a backup that never heard the main listens before it may take over
+    /// (the main may still be starting).
+    pub first_listen: Duration,
+    /// How much of the computed stream a backup keeps to re-send after a takeover.
+    pub keep: Duration,
+}
+
+impl FailoverSettings {
+    pub fn new(node: u32) -> Self {
+        FailoverSettings {
+            node,
+            takeover_after: Duration::from_millis(50),
+            first_listen: Duration::from_secs(2),
+            keep: Duration::from_millis(500),
+        }
+    }
+}
+
+/// What to do before the next datagram.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decision {
+    Stay,
+    /// Start sending with `epoch`; first re-send the kept datagrams after the one that
+    /// starts at packet `resend_after` (none known: start at the current packet).
+    TakeOver { epoch: u64, resend_after: Option<u64> },
+    /// Stop sending: `by` outranks us.
+    Fence { by: Stamp },
+    /// Stop sending: this node is no longer main.
+    StandDown,
+}
+
+struct Computed {
+    k: u64,
+    hash: Option<u64>,
+    packets: Datagram,
+}
+
+/// A channel's view of its group.
+pub struct GroupWatch {
+    settings: FailoverSettings,
+    started_ns: u64,
+    last_heard_ns: Option<u64>,
+    /// The highest-ranking stamp heard from another node.
+    best_foreign: Option<Stamp>,
+    computed: VecDeque<Computed>,
+    keep_datagrams: usize,
+    heard: VecDeque<u64>,
+    /// Start packet of the last datagram both computed here and heard from the group.
+    matched: Option<u64>,
+    /// Heard datagrams with content that matched nothing computed here (the shadow is
+    /// not in step with the main).
+    unmatched: u64,
+}
+
+impl std::fmt::Debug for GroupWatch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GroupWatch")
+            .field("last_heard_ns", &self.last_heard_ns)
+            .field("best_foreign", &self.best_foreign)
+            .field("matched", &self.matched)
+            .finish()
+    }
+}
+
+const HEARD_KEPT: usize = 512;
+
+/// Identity of a datagram's content for matching: a hash of its packets other than
+/// null and adaptation-only packets (those carry stamps or nothing that identifies a
+/// position). `None` for a datagram with no such packet.
+pub fn content_hash(packets: &[TsPacket]) -> Option<u64> {
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    let mut any = false;
+    for p in packets.iter().filter(|p| !p.is_null() && p.adaptation_field_control() != 0b10) {
+        p.as_bytes().hash(&mut h);
+        any = true;
+    }
+    any.then(|| h.finish())
+}
+
+impl GroupWatch {
+    /// A watch starting at `now_ns`, keeping `keep_datagrams` computed datagrams.
+    pub fn new(settings: FailoverSettings, now_ns: u64, keep_datagrams: usize) -> Self {
+        GroupWatch {
+            settings,
+            started_ns: now_ns,
+            last_heard_ns: None,
+            best_foreign: None,
+            computed: VecDeque::with_capacity(keep_datagrams),
+            keep_datagrams: keep_datagrams.max(1),
+            heard: VecDeque::with_capacity(HEARD_KEPT),
+            matched: None,
+            unmatched: 0,
+        }
+    }
+
+    pub fn settings(&self) -> &FailoverSettings {
+        &self.settings
+    }
+
+    /// A datagram computed here, starting at packet `k`.
+    pub fn computed(&mut self, k: u64, packets: Datagram) {
+        let hash = content_hash(&packets);
+        if let Some(h) = hash {
+            if self.heard.contains(&h) {
+                self.matched = Some(self.matched.map_or(k, |m| m.max(k)));
+            }
+        }
+        if self.computed.len() == self.keep_datagrams {
+            self.computed.pop_front();
+        }
+        self.computed.push_back(Computed { k, hash, packets });
+    }
+
+    /// A datagram heard on the group from another source at `now_ns`.
+    pub fn heard(&mut self, now_ns: u64, packets: &[TsPacket]) {
+        self.last_heard_ns = Some(now_ns);
+        for stamp in packets.iter().filter_map(|p| p.private_data()).filter_map(Stamp::from_bytes) {
+            if stamp.node != self.settings.node && self.best_foreign.is_none_or(|b| stamp.outranks(b)) {
+                self.best_foreign = Some(stamp);
+            }
+        }
+        let Some(h) = content_hash(packets) else { return };
+        match self.computed.iter().rev().find(|c| c.hash == Some(h)) {
+            Some(c) => self.matched = Some(self.matched.map_or(c.k, |m| m.max(c.k))),
+            None => {
+                if self.heard.len() == HEARD_KEPT {
+                    self.heard.pop_front();
+                }
+                self.heard.push_back(h);
+                // Heard before computed is normal (a few datagrams); more is a shadow out
+                // of step, counted when it falls out of the window.
+                if self.heard.len() == HEARD_KEPT {
+                    self.unmatched += 1;
+                }
+            }
+        }
+    }
+
+    /// Whether anything was heard on the group.
+    pub fn heard_any(&self) -> bool {
+        self.last_heard_ns.is_some()
+    }
+
+    /// Start packet of the last datagram heard that this node computed too.
+    pub fn matched(&self) -> Option<u64> {
+        self.matched
+    }
+
+    pub fn best_foreign(&self) -> Option<Stamp> {
+        self.best_foreign
+    }
+
+    /// The decision before the next datagram, for a node holding `role` at `epoch` and
+    /// now `sending` or not.
+    ///
+    /// * Sending as main: stop when a higher rank is heard (fenced).
+    /// * Sending, but Raft made this node backup: stand down.
+    /// * Shadow as backup: take over with a higher epoch than any heard once the group
+    ///   has been silent for `takeover_after` (after the first listen if nothing was
+    ///   ever heard).
+    /// * Shadow, but Raft named this node main: the old main may still send, so wait
+    ///   for the group to fall silent, then take over at Raft's epoch; never over a
+    ///   source that outranks it.
+    pub fn decide(&self, now_ns: u64, sending: bool, role: Role, epoch: u64) -> Decision {
+        let me = Stamp { epoch, node: self.settings.node };
+        let outranked = self.best_foreign.filter(|by| by.outranks(me));
+        let silent_for = |since: u64| now_ns.saturating_sub(since) >= self.settings.takeover_after.as_nanos() as u64;
+        match (sending, role) {
+            (true, Role::Main) => match outranked {
+                Some(by) => Decision::Fence { by },
+                None => Decision::Stay,
+            },
+            (true, Role::Backup) => Decision::StandDown,
+            (false, Role::Backup) => {
+                let silent_since = match self.last_heard_ns {
+                    Some(t) => t,
+                    None if now_ns.saturating_sub(self.started_ns) >= self.settings.first_listen.as_nanos() as u64 => {
+                        self.started_ns
+                    }
+                    None => return Decision::Stay,
+                };
+                if !silent_for(silent_since) {
+                    return Decision::Stay;
+                }
+                let epoch = epoch.max(self.best_foreign.map_or(0, |s| s.epoch)) + 1;
+                Decision::TakeOver { epoch, resend_after: self.matched }
+            }
+            (false, Role::Main) => {
+                if outranked.is_some() || self.last_heard_ns.is_some_and(|t| !silent_for(t)) {
+                    return Decision::Stay;
+                }
+                Decision::TakeOver { epoch, resend_after: self.matched }
+            }
+        }
+    }
+
+    /// The kept datagrams after the one starting at `after`, oldest first.
+    pub fn resend_after(&self, after: u64) -> impl Iterator<Item = (u64, &[TsPacket])> {
+        self.computed.iter().filter(move |c| c.k > after).map(|c| (c.k, c.packets.as_slice()))
+    }
+
+    /// Forgets what was heard (after a takeover, the silence is ours to break).
+    pub fn reset_heard(&mut self, now_ns: u64) {
+        self.last_heard_ns = None;
+        self.started_ns = now_ns;
+        self.heard.clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::playout::role::node_tag;
+    use crate::ts::{Pcr, Pid};
+
+    const MS: u64 = 1_000_000;
+
+    fn settings() -> FailoverSettings {
+        FailoverSettings::new(node_tag("backup"))
+    }
+
+    /// A datagram whose content identifies packet `k`.
+    fn datagram(k: u64) -> Datagram {
+        (0..7)
+            .map(|i| {
+                let mut p = TsPacket::null();
+                p.set_pid(Pid::new(0x100));
+                p.set_cc(((k + i) % 16) as u8);
+                p.0[10..18].copy_from_slice(&(k + i).to_be_bytes());
+                p
+            })
+            .collect()
+    }
+
+    fn stamped(epoch: u64, node: &str) -> Datagram {
+        let mut p = TsPacket::pcr_only(Pid::new(0x1FF), Pcr::new(0), 0, false);
+        assert!(p.set_private_data(&Stamp { epoch, node: node_tag(node) }.to_bytes()));
+        vec![p]
+    }
+
+    #[test]
+    fn a_backup_takes_over_after_silence_and_resends_what_the_main_missed() {
+        let mut w = GroupWatch::new(settings(), 0, 100);
+        // The main sends datagrams 0..10 (k = 0, 7, ...); the backup computes the same.
+        for i in 0..10u64 {
+            let t = i * 4 * MS;
+            w.computed(i * 7, datagram(i * 7));
+            w.heard(t, &datagram(i * 7));
+            w.heard(t, &stamped(1, "main"));
+            assert_eq!(w.decide(t, false, Role::Backup, 1), Decision::Stay);
+        }
+        assert_eq!(w.matched(), Some(63));
+        // The main dies; the backup keeps computing.
+        for i in 10..20u64 {
+            w.computed(i * 7, datagram(i * 7));
+        }
+        let last = 9 * 4 * MS;
+        assert_eq!(w.decide(last + 49 * MS, false, Role::Backup, 1), Decision::Stay);
+        assert_eq!(w.decide(last + 50 * MS, false, Role::Backup, 1), Decision::TakeOver { epoch: 2, resend_after: Some(63) });
+        let resent: Vec<u64> = w.resend_after(63).map(|(k, _)| k).collect();
+        assert_eq!(resent, (10..20).map(|i| i * 7).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn matching_works_when_the_main_is_heard_before_the_backup_computes() {
+        let mut w = GroupWatch::new(settings(), 0, 100);
+        w.heard(0, &datagram(0));
+        w.heard(0, &datagram(7));
+        assert_eq!(w.matched(), None);
+        w.computed(0, datagram(0));
+        w.computed(7, datagram(7));
+        assert_eq!(w.matched(), Some(7));
+    }
+
+    #[test]
+    fn null_only_datagrams_never_match() {
+        let mut w = GroupWatch::new(settings(), 0, 100);
+        let nulls = vec![TsPacket::null(); 7];
+        w.computed(0, nulls.clone());
+        w.heard(0, &nulls);
+        assert_eq!(w.matched(), None);
+        assert!(w.heard_any());
+    }
+
+    #[test]
+    fn a_backup_that_never_heard_the_main_waits_for_the_first_listen() {
+        let w = GroupWatch::new(settings(), 1000 * MS, 10);
+        assert_eq!(w.decide(1000 * MS + 1999 * MS, false, Role::Backup, 4), Decision::Stay);
+        assert_eq!(w.decide(1000 * MS + 2000 * MS, false, Role::Backup, 4), Decision::TakeOver { epoch: 5, resend_after: None });
+    }
+
+    #[test]
+    fn a_takeover_outbids_every_epoch_heard() {
+        let mut w = GroupWatch::new(settings(), 0, 10);
+        w.heard(0, &stamped(9, "other"));
+        assert_eq!(w.decide(100 * MS, false, Role::Backup, 3), Decision::TakeOver { epoch: 10, resend_after: None });
+    }
+
+    #[test]
+    fn a_main_is_fenced_only_by_a_higher_rank() {
+        let mut w = GroupWatch::new(settings(), 0, 10);
+        w.heard(0, &stamped(1, "old-main"));
+        assert_eq!(w.decide(0, true, Role::Main, 2), Decision::Stay);
+        w.heard(MS, &stamped(3, "new-main"));
+        assert_eq!(w.decide(MS, true, Role::Main, 2), Decision::Fence { by: Stamp { epoch: 3, node: node_tag("new-main") } });
+        // Its own stamps never fence it.
+        let mut own = GroupWatch::new(settings(), 0, 10);
+        own.heard(0, &stamped(7, "backup"));
+        assert_eq!(own.decide(0, true, Role::Main, 2), Decision::Stay);
+    }
+
+    #[test]
+    fn a_node_named_main_waits_for_the_old_main_to_fall_silent() {
+        let mut w = GroupWatch::new(settings(), 0, 100);
+        for i in 0..5u64 {
+            w.computed(i * 7, datagram(i * 7));
+            w.heard(i * MS, &datagram(i * 7));
+            w.heard(i * MS, &stamped(1, "old-main"));
+        }
+        // Raft says main at epoch 2, but the old main is still heard: wait in shadow.
+        assert_eq!(w.decide(10 * MS, false, Role::Main, 2), Decision::Stay);
+        // Silent: take over at Raft's epoch, re-sending what the old main did not send.
+        assert_eq!(w.decide(54 * MS, false, Role::Main, 2), Decision::TakeOver { epoch: 2, resend_after: Some(28) });
+        // Never over a source that outranks it.
+        w.heard(60 * MS, &stamped(3, "other"));
+        assert_eq!(w.decide(200 * MS, false, Role::Main, 2), Decision::Stay);
+        // Nothing heard at all: at once.
+        let fresh = GroupWatch::new(settings(), 0, 10);
+        assert_eq!(fresh.decide(0, false, Role::Main, 2), Decision::TakeOver { epoch: 2, resend_after: None });
+        // Sending, but no longer main: stand down.
+        assert_eq!(fresh.decide(0, true, Role::Backup, 2), Decision::StandDown);
+    }
+
+    #[test]
+    fn the_kept_stream_is_bounded() {
+        let mut w = GroupWatch::new(settings(), 0, 3);
+        for i in 0..10u64 {
+            w.computed(i * 7, datagram(i * 7));
+        }
+        let kept: Vec<u64> = w.resend_after(0).map(|(k, _)| k).collect();
+        assert_eq!(kept, vec![49, 56, 63]);
+    }
+}
