@@ -9,3 +9,4 @@ pub mod playout;
 pub mod render;
 pub mod sync;
 pub mod supervise;
+pub mod recorder;
