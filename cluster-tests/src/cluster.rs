@@ -181,7 +181,8 @@ impl TestCluster {
         let mut toml = format!(
             "version = 1\n\n[node]\nid = \"{name}\"\ndata_dir = {}\nhttp_listen = \"{http}\"\nlog_format = \"text\"\n\n\
              [node.cluster]\nraft_listen = \"{raft}\"\nadmin_listen = \"{admin}\"\nheartbeat_ms = {}\n\
-             election_timeout_min_ms = {}\nelection_timeout_max_ms = {}\nlease_ms = {}\nbootstrap = {bootstrap}\n",
+             election_timeout_min_ms = {}\nelection_timeout_max_ms = {}\nlease_ms = {}\nbootstrap = {bootstrap}\n\
+             interfaces = [\"{ip}\"]\n",
             toml_str(&data_dir.display().to_string()),
             self.builder.timing.0,
             self.builder.timing.1,
@@ -245,6 +246,18 @@ impl TestCluster {
             let _ = c.kill();
             let _ = c.wait();
         }
+    }
+
+    /// Sends `signal` (`STOP`, `CONT`, ...) to node `i`'s process.
+    pub fn signal(&self, i: usize, signal: &str) {
+        let pid = self.nodes[i].child.as_ref().map(|c| c.id()).unwrap_or_else(|| panic!("{} is not running", self.nodes[i].name));
+        let ok = std::process::Command::new("kill").arg("-s").arg(signal).arg(pid.to_string()).status().is_ok_and(|s| s.success());
+        assert!(ok, "kill -s {signal} {pid}");
+    }
+
+    /// Index of the node named `name`.
+    pub fn index_of(&self, name: &str) -> usize {
+        self.nodes.iter().position(|n| n.name == name).unwrap_or_else(|| panic!("no node {name}"))
     }
 
     /// Whether node `i` runs.

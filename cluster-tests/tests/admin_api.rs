@@ -73,10 +73,12 @@ fn every_call_answers_and_writes_on_a_follower_are_forwarded() {
     });
     assert_eq!(schedule.mux_rate, 1_500_000);
     assert!(schedule.entries.windows(2).all(|w| w[1].start_packet > w[0].start_packet));
-    // A channel this node does not play: FailedPrecondition naming the node that does.
-    let (code, msg) = code_and_message(c.block_on(n0.now_playing(pb::ChannelRef { id: "news-24".into() })));
+    // On the node that is not its main (its backup computes the stream but does not
+    // send it), a replicated channel answers FailedPrecondition naming the main.
+    let not_main = c.nodes.iter().position(|n| n.name != d.main_node).unwrap();
+    let (code, msg) = code_and_message(c.block_on(c.admin(not_main).now_playing(pb::ChannelRef { id: "news-24".into() })));
     assert_eq!(code, Code::FailedPrecondition, "{msg}");
-    assert!(msg.contains("not played on this node"), "{msg}");
+    assert!(msg.contains("not played on this node") && msg.contains(&d.main_node), "{msg}");
 
     // Encode jobs: the current table first.
     let mut stream = c.block_on(f.watch_encode_jobs(pb::WatchEncodeJobsRequest { channel: String::new() })).unwrap().into_inner();

@@ -10,6 +10,7 @@ pub mod demo_media;
 pub mod encode;
 pub mod grpc;
 pub mod http;
+pub mod reconcile;
 pub mod run;
 pub mod scheduler;
 pub mod spec;

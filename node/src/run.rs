@@ -3,7 +3,8 @@
 
 use crate::config::Config;
 use crate::spec::channel_spec;
-use headend_actors::playout::clock::MonotonicClock;
+use crate::reconcile::Reconciler;
+use headend_actors::playout::clock::{Clock, MonotonicClock};
 use headend_actors::playout::supervisor::{PlayoutArgs, PlayoutSupervisor};
 use headend_actors::sync::actor as sync_actor;
 use headend_actors::sync::engine::SyncHooks;
@@ -19,7 +20,8 @@ pub async fn run(config: Config, listener: TcpListener, shutdown: impl Future<Ou
     crate::encode::create_items_dirs(&config)?;
     let specs: Vec<_> = config.channels.iter().map(|c| channel_spec(c, &config.node.data_dir)).collect();
     let ids: Vec<String> = specs.iter().map(|s| s.id.clone()).collect();
-    let args = PlayoutArgs { channels: specs, data_dir: config.node.data_dir.clone(), clock: Arc::new(MonotonicClock::new()) };
+    let clock: Arc<dyn Clock> = Arc::new(MonotonicClock::new());
+    let args = PlayoutArgs { channels: specs, data_dir: config.node.data_dir.clone(), clock: clock.clone() };
     let (supervisor, supervisor_done) = Actor::spawn(Some("playout".into()), PlayoutSupervisor, args).await?;
     // Media sync, when a channel has a source. The player keeps the file it plays open,
     // so a removed item is never pulled from under it even when its file is deleted.
@@ -34,6 +36,20 @@ pub async fn run(config: Config, listener: TcpListener, shutdown: impl Future<Ou
     let encode = crate::encode::start(&config).await?;
     // Raft and the gRPC admin API, when the config has [node.cluster].
     let cluster = crate::grpc::start(&config).await?;
+    // In a cluster, the reconciler runs the replicated channels this node has a role for.
+    if let (Some(runtime), Some(c)) = (&cluster, &config.node.cluster) {
+        let reconciler = Reconciler {
+            cluster: runtime.handle().clone(),
+            supervisor: supervisor.clone(),
+            node: config.node.id.clone(),
+            data_dir: config.node.data_dir.clone(),
+            failover: config.node.failover.clone(),
+            interface: c.interfaces.first().copied(),
+            local_ids: ids.iter().cloned().collect(),
+            clock: clock.clone(),
+        };
+        tokio::spawn(reconciler.run(runtime.stopping()));
+    }
     tracing::info!(node = %config.node.id, http = %listener.local_addr()?, channels = ids.len(), "node started");
     let served = axum::serve(listener, crate::http::router(ids)).with_graceful_shutdown(shutdown).await;
     tracing::info!("shutting down");

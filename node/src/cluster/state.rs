@@ -152,6 +152,12 @@ pub enum Command {
     SetGroupRoles { group: String, roles: Option<GroupRoles> },
     /// Replaces a channel's schedule.
     PutSchedule { channel: String, schedule: Box<Schedule> },
+    /// The schedule of a channel as its main streamer extended it; refused unless `node`
+    /// is the main of the channel's group at `epoch` (a fenced main cannot overwrite).
+    MainSchedule { channel: String, node: String, epoch: u64, schedule: Box<Schedule> },
+    /// A backup took over its silent group on the data plane with `epoch`; applied when
+    /// `epoch` is newer than the group's (the scheduler then names a new backup).
+    TakeOver { group: String, node: String, epoch: u64 },
     /// Creates, replaces or places an encode job.
     PutEncodeJob(EncodeJob),
     RemoveEncodeJob { id: String },
@@ -171,6 +177,8 @@ pub enum CommandResult {
     Updated,
     /// The record to delete or change does not exist.
     NotFound,
+    /// Refused: the writer's epoch is older than the group's (fenced).
+    Stale,
 }
 
 impl ClusterState {
@@ -215,6 +223,8 @@ impl ClusterState {
                 None => CommandResult::NotFound,
             },
             Command::SetGroupRoles { group, roles } => match roles {
+                // Decided on an older view than a takeover since: the newer epoch stands.
+                Some(r) if self.groups.get(group).is_some_and(|g| g.epoch > r.epoch) => CommandResult::Stale,
                 Some(r) if self.channels.contains_key(&r.channel) => {
                     match self.groups.insert(group.clone(), r.clone()) {
                         Some(_) => CommandResult::Updated,
@@ -237,6 +247,31 @@ impl ClusterState {
                     None => CommandResult::Created,
                 }
             }
+            Command::MainSchedule { channel, node, epoch, schedule } => {
+                let Some(key) = self.channels.get(channel).map(ChannelRecord::group_key) else {
+                    return CommandResult::NotFound;
+                };
+                match self.groups.get(&key) {
+                    Some(g) if g.main.as_deref() == Some(node) && g.epoch == *epoch => {
+                        self.schedules.insert(channel.clone(), (**schedule).clone());
+                        CommandResult::Updated
+                    }
+                    _ => CommandResult::Stale,
+                }
+            }
+            Command::TakeOver { group, node, epoch } => match self.groups.get_mut(group) {
+                Some(g) if *epoch > g.epoch => {
+                    if g.backup.as_deref() == Some(node) {
+                        g.backup = None;
+                    }
+                    g.main = Some(node.clone());
+                    g.epoch = *epoch;
+                    CommandResult::Updated
+                }
+                Some(g) if *epoch == g.epoch && g.main.as_deref() == Some(node) => CommandResult::Done,
+                Some(_) => CommandResult::Stale,
+                None => CommandResult::NotFound,
+            },
             Command::PutEncodeJob(job) => match self.encode_jobs.insert(job.id.clone(), job.clone()) {
                 Some(_) => CommandResult::Updated,
                 None => CommandResult::Created,
@@ -294,6 +329,28 @@ mod tests {
         let r = s.apply(1, &Command::SetGroupRoles { group: "239.255.0.1:5000".into(), roles: Some(roles("gone", "n1")) });
         assert_eq!(r, CommandResult::NotFound);
         assert!(s.groups.is_empty());
+    }
+
+    #[test]
+    fn takeovers_and_main_schedules_are_fenced_by_epoch() {
+        let mut s = ClusterState::default();
+        s.apply(1, &Command::PutChannel(Box::new(channel("a", 1))));
+        let key = s.channels["a"].group_key();
+        let r = GroupRoles { channel: "a".into(), main: Some("n1".into()), backup: Some("n2".into()), epoch: 1 };
+        s.apply(2, &Command::SetGroupRoles { group: key.clone(), roles: Some(r) });
+        let schedule = |n: u64| Box::new(Schedule::new(n, headend_actors::ts::MuxRate::new(2_000_000)));
+        let main_schedule = |node: &str, epoch, n| Command::MainSchedule { channel: "a".into(), node: node.into(), epoch, schedule: schedule(n) };
+        assert_eq!(s.apply(3, &main_schedule("n1", 1, 10)), CommandResult::Updated);
+        assert_eq!(s.apply(4, &main_schedule("n2", 1, 11)), CommandResult::Stale, "only the main writes");
+        // n2 takes over: main n2, epoch 2, no backup until the scheduler names one.
+        assert_eq!(s.apply(5, &Command::TakeOver { group: key.clone(), node: "n2".into(), epoch: 2 }), CommandResult::Updated);
+        assert_eq!(s.groups[&key], GroupRoles { channel: "a".into(), main: Some("n2".into()), backup: None, epoch: 2 });
+        assert_eq!(s.apply(6, &Command::TakeOver { group: key.clone(), node: "n2".into(), epoch: 2 }), CommandResult::Done, "idempotent");
+        assert_eq!(s.apply(7, &Command::TakeOver { group: key.clone(), node: "n1".into(), epoch: 2 }), CommandResult::Stale);
+        // The old main's late schedule is refused; the new main's is taken.
+        assert_eq!(s.apply(8, &main_schedule("n1", 1, 12)), CommandResult::Stale);
+        assert_eq!(s.apply(9, &main_schedule("n2", 2, 13)), CommandResult::Updated);
+        assert_eq!(s.schedules["a"].epoch_unix_ns, 13);
     }
 
     #[test]

@@ -61,6 +61,7 @@ pub(super) fn demo(data_dir: &Path) -> Config {
             log_format: LogFormat::Text,
             sync: Default::default(),
             encode: Default::default(),
+            failover: Default::default(),
             cluster: None,
         },
         channels: vec![

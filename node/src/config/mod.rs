@@ -15,6 +15,7 @@ mod cluster;
 mod demo;
 mod env;
 mod error;
+mod failover;
 mod parse;
 mod render;
 mod sync;
@@ -32,6 +33,7 @@ use serde::{Deserialize, Serialize};
 
 pub use cluster::{ClusterConfig, ClusterTls};
 pub use error::{ConfigError, ConfigErrors, ConfigIssue};
+pub use failover::FailoverConfig;
 pub use render::{AudioFormat, ChannelEncode, ChannelRender, EncodeNodeConfig, Loudness, VideoFormat};
 pub use sync::{ChannelSync, SyncConfig, SYNC_SCHEMES};
 
@@ -78,6 +80,9 @@ pub struct NodeConfig {
     pub sync: SyncConfig,
     #[serde(default)]
     pub encode: EncodeNodeConfig,
+    /// `[node.failover]`: takeover timing of this node's backups.
+    #[serde(default)]
+    pub failover: FailoverConfig,
     /// `[node.cluster]`: Raft membership; none = a standalone node.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cluster: Option<ClusterConfig>,
@@ -359,6 +364,7 @@ impl Default for NodeConfig {
             log_format: LogFormat::default(),
             sync: SyncConfig::default(),
             encode: EncodeNodeConfig::default(),
+            failover: FailoverConfig::default(),
             cluster: None,
         }
     }

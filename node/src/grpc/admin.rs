@@ -44,19 +44,22 @@ impl AdminService {
     }
 
     /// The local channel actor, or why this node cannot answer for the channel.
+    /// A replicated channel answers on its main (a backup only computes the stream); a
+    /// channel of this node's config file answers here.
     fn local_actor(&self, id: &str) -> Result<ActorRef<ChannelMsg>, ApiError> {
-        if let Some(cell) = ractor::registry::where_is(actor_name(id)) {
-            return Ok(ActorRef::from(cell));
-        }
+        let me = &self.cluster.me().name;
         let main = self.cluster.state().read(|s| {
             let c = s.channels.get(id)?;
             let main = s.groups.get(&c.group_key()).and_then(|g| g.main.clone()).unwrap_or_default();
             let admin = s.nodes.get(&main).map(|n| n.admin_addr.clone()).unwrap_or_default();
             Some((main, admin))
         });
-        match main {
-            None => Err(ApiError::NoChannel(id.into())),
-            Some((node, admin_addr)) => Err(ApiError::NotHere { channel: id.into(), node, admin_addr }),
+        let here = ractor::registry::where_is(actor_name(id));
+        match (main, here) {
+            (Some((node, _)), Some(cell)) if node == *me => Ok(ActorRef::from(cell)),
+            (None, Some(cell)) => Ok(ActorRef::from(cell)),
+            (None, None) => Err(ApiError::NoChannel(id.into())),
+            (Some((node, admin_addr)), _) => Err(ApiError::NotHere { channel: id.into(), node, admin_addr }),
         }
     }
 

@@ -1,0 +1,223 @@
+//! The reconciler: makes this node's channels match the replicated state. For every
+//! multicast group Raft names this node main or backup of, it runs the group's channel
+//! (through the playout supervisor) with that role and epoch; channels it no longer has
+//! a role for are stopped. A backup follows the main's replicated schedule. What the
+//! channels report goes back into Raft: a main's schedule changes (`MainSchedule`), a
+//! backup's data-plane takeover (`TakeOver`).
+//!
+//! It holds no state Raft does not have: restarted, it converges to the same channels
+//! and roles. Channels of the node's own config file are not Raft's: they play on this
+//! node alone, and a replicated channel with the same id is refused here.
+
+use crate::cluster::state::{ClusterState, Command, CommandResult};
+use crate::cluster::{ClusterHandle, Proposal};
+use crate::config::FailoverConfig;
+use crate::spec::channel_spec;
+use headend_actors::playout::actor::{actor_name, ChannelEnv, ChannelMsg, ChannelNotice};
+use headend_actors::playout::clock::Clock;
+use headend_actors::playout::pacer::PacerRole;
+use headend_actors::playout::role::{node_tag, Role, RoleCell};
+use headend_actors::playout::schedule::Schedule;
+use headend_actors::playout::spec::ChannelSpec;
+use headend_actors::playout::supervisor::{state_dir, SupervisorMsg};
+use ractor::ActorRef;
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::Ipv4Addr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{mpsc, watch};
+
+/// How often the reconciler looks again without a state change.
+const TICK: Duration = Duration::from_millis(500);
+/// Wait before proposing again after a failed proposal.
+const RETRY: Duration = Duration::from_millis(200);
+
+/// What the reconciler works with.
+#[derive(Clone)]
+pub struct Reconciler {
+    pub cluster: ClusterHandle,
+    pub supervisor: ActorRef<SupervisorMsg>,
+    /// This node's name.
+    pub node: String,
+    pub data_dir: PathBuf,
+    pub failover: FailoverConfig,
+    /// The node's multicast interface (and source address), if configured.
+    pub interface: Option<Ipv4Addr>,
+    /// Channels of the node's config file.
+    pub local_ids: BTreeSet<String>,
+    pub clock: Arc<dyn Clock>,
+}
+
+/// A channel this node runs for the cluster.
+struct Running {
+    spec: ChannelSpec,
+    cell: Arc<RoleCell>,
+    group: String,
+    /// The replicated schedule last handed to the channel (backups).
+    adopted: Option<Schedule>,
+}
+
+/// A role this node has in the replicated state.
+struct Wanted {
+    spec: ChannelSpec,
+    group: String,
+    role: Role,
+    epoch: u64,
+    /// The replicated schedule, when it differs from the one last adopted.
+    schedule: Option<Schedule>,
+}
+
+impl Reconciler {
+    /// Runs until `stop` turns true, then stops the channels it started.
+    pub async fn run(self, mut stop: watch::Receiver<bool>) {
+        let (notices_tx, mut notices) = mpsc::unbounded_channel();
+        let (proposals, proposals_rx) = mpsc::unbounded_channel();
+        let proposer = tokio::spawn(propose_loop(self.cluster.clone(), proposals_rx));
+        let mut changes = self.cluster.state().subscribe();
+        let mut running: BTreeMap<String, Running> = BTreeMap::new();
+        let mut refused: BTreeSet<String> = BTreeSet::new();
+        loop {
+            self.reconcile(&mut running, &mut refused, &notices_tx);
+            tokio::select! {
+                _ = stop.wait_for(|s| *s) => break,
+                r = changes.changed() => if r.is_err() { break },
+                Some(n) = notices.recv() => self.on_notice(n, &running, &proposals),
+                _ = tokio::time::sleep(TICK) => {}
+            }
+        }
+        proposer.abort();
+        for id in running.keys() {
+            self.supervisor.cast(SupervisorMsg::Remove { id: id.clone() }).ok();
+        }
+    }
+
+    /// The spec this node runs a replicated channel with: sent from the node's own
+    /// interface and source address when it has one.
+    fn spec(&self, config: &crate::config::ChannelConfig) -> ChannelSpec {
+        let mut spec = channel_spec(config, &self.data_dir);
+        if let Some(ip) = self.interface {
+            spec.output.interface = ip;
+            spec.output.source = Some(ip);
+        }
+        spec
+    }
+
+    fn wanted(&self, s: &ClusterState, running: &BTreeMap<String, Running>) -> BTreeMap<String, Wanted> {
+        let mut out = BTreeMap::new();
+        for (key, g) in &s.groups {
+            let role = if g.main.as_deref() == Some(&self.node) {
+                Role::Main
+            } else if g.backup.as_deref() == Some(&self.node) {
+                Role::Backup
+            } else {
+                continue;
+            };
+            let Some(c) = s.channels.get(&g.channel) else { continue };
+            let adopted = running.get(&g.channel).and_then(|r| r.adopted.as_ref());
+            let schedule = s.schedules.get(&g.channel).filter(|s| Some(*s) != adopted).cloned();
+            out.insert(g.channel.clone(), Wanted { spec: self.spec(&c.config), group: key.clone(), role, epoch: g.epoch, schedule });
+        }
+        out
+    }
+
+    fn reconcile(&self, running: &mut BTreeMap<String, Running>, refused: &mut BTreeSet<String>, notices: &mpsc::UnboundedSender<ChannelNotice>) {
+        let mut wanted = self.cluster.state().read(|s| self.wanted(s, running));
+        wanted.retain(|id, _| {
+            let local = self.local_ids.contains(id);
+            if local && refused.insert(id.clone()) {
+                tracing::error!(channel = %id, "the cluster assigns this node a channel with the id of a channel in its config file; \
+                    fix: rename one of them (the config file's channel keeps playing)");
+            }
+            !local
+        });
+        for id in running.keys().filter(|id| !wanted.contains_key(*id)).cloned().collect::<Vec<_>>() {
+            running.remove(&id);
+            tracing::info!(channel = %id, "no role for this node any more: stopping the channel");
+            self.supervisor.cast(SupervisorMsg::Remove { id }).ok();
+        }
+        for (id, w) in wanted {
+            let restart = running.get(&id).is_none_or(|r| r.spec != w.spec);
+            let cell = running.get(&id).map(|r| r.cell.clone()).unwrap_or_else(|| Arc::new(RoleCell::new(w.role, w.epoch)));
+            if cell.apply(w.role, w.epoch) {
+                tracing::info!(channel = %id, role = ?w.role, epoch = w.epoch, "role from the cluster");
+            }
+            if restart {
+                let reader = self.cluster.state().clone();
+                let channel = id.clone();
+                let env = ChannelEnv {
+                    state_dir: state_dir(&self.data_dir, &id),
+                    clock: self.clock.clone(),
+                    role: PacerRole { cell: cell.clone(), failover: Some(self.failover.settings(node_tag(&self.node))) },
+                    notices: Some(notices.clone()),
+                    replicated: Some(Arc::new(move || reader.read(|s| s.schedules.get(&channel).cloned()))),
+                };
+                tracing::info!(channel = %id, role = ?w.role, epoch = w.epoch, group = %w.group, "starting the channel for the cluster");
+                self.supervisor.cast(SupervisorMsg::Ensure { spec: Box::new(w.spec.clone()), env: Box::new(env) }).ok();
+                running.insert(id.clone(), Running { spec: w.spec, cell, group: w.group, adopted: w.schedule.clone() });
+                continue;
+            }
+            let r = running.get_mut(&id).expect("running");
+            r.group = w.group;
+            // A backup follows the main's schedule (a main owns it).
+            if let (Some(schedule), Role::Backup) = (w.schedule, cell.get().0) {
+                if let Some(actor) = ractor::registry::where_is(actor_name(&id)).map(ActorRef::<ChannelMsg>::from) {
+                    if actor.cast(ChannelMsg::AdoptSchedule(Box::new(schedule.clone()))).is_ok() {
+                        r.adopted = Some(schedule);
+                    }
+                }
+            }
+        }
+    }
+
+    fn on_notice(&self, notice: ChannelNotice, running: &BTreeMap<String, Running>, proposals: &mpsc::UnboundedSender<(String, Command)>) {
+        match notice {
+            ChannelNotice::Schedule { channel, epoch, schedule } => {
+                let cmd = Command::MainSchedule { channel: channel.clone(), node: self.node.clone(), epoch, schedule };
+                let _ = proposals.send((format!("schedule:{channel}"), cmd));
+            }
+            ChannelNotice::TookOver { channel, epoch } => {
+                let Some(r) = running.get(&channel) else { return };
+                tracing::warn!(channel = %channel, group = %r.group, epoch, "recording the takeover in the cluster");
+                let cmd = Command::TakeOver { group: r.group.clone(), node: self.node.clone(), epoch };
+                let _ = proposals.send((format!("group:{}", r.group), cmd));
+            }
+            ChannelNotice::Fenced { channel, epoch } => {
+                tracing::warn!(channel = %channel, epoch, "fenced on the data plane; waiting for the cluster's roles");
+            }
+        }
+    }
+}
+
+/// Proposes the reconciler's writes one at a time, the latest per key, retrying until
+/// the cluster takes them (a node cut off from the leader keeps trying).
+async fn propose_loop(cluster: ClusterHandle, mut rx: mpsc::UnboundedReceiver<(String, Command)>) {
+    let mut pending: BTreeMap<String, Command> = BTreeMap::new();
+    loop {
+        while let Ok((k, c)) = rx.try_recv() {
+            pending.insert(k, c);
+        }
+        let Some((key, cmd)) = pending.pop_first() else {
+            match rx.recv().await {
+                Some((k, c)) => {
+                    pending.insert(k, c);
+                    continue;
+                }
+                None => return,
+            }
+        };
+        match tokio::time::timeout(Duration::from_secs(2), cluster.propose(Proposal::Command(cmd.clone()))).await {
+            Ok(Ok(o)) if o.result == CommandResult::Stale => tracing::info!(key = %key, "cluster refused a stale write (a newer epoch exists)"),
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => {
+                tracing::debug!(key = %key, error = %e, "write not committed; retrying");
+                pending.entry(key).or_insert(cmd);
+                tokio::time::sleep(RETRY).await;
+            }
+            Err(_) => {
+                tracing::debug!(key = %key, "write timed out; retrying");
+                pending.entry(key).or_insert(cmd);
+            }
+        }
+    }
+}
