@@ -1,18 +1,25 @@
 //! Raft RPCs over tonic: a [`RaftNetworkFactory`] whose connections call the `Cluster`
 //! service of `proto/cluster.proto` on the target's advertised Raft address. Payloads
 //! are openraft's own types as JSON.
+//!
+//! Every answer a peer gives is noted in [`PeerAcks`]: on the leader, which sends every
+//! member an AppendEntries (at least a heartbeat) each `heartbeat_ms`, that is the
+//! cluster's view of which nodes are alive, used to renew their leases without a Raft
+//! write per node (see `node::heartbeats`).
 
 use headend_proto::cluster::cluster_client::ClusterClient;
 use headend_proto::cluster::RaftPayload;
 use openraft::error::{Infallible, InstallSnapshotError, NetworkError, RPCError, RaftError, RemoteError, Unreachable};
-use openraft::network::{RPCOption, RaftNetwork, RaftNetworkFactory};
+use openraft::network::{Backoff, RPCOption, RaftNetwork, RaftNetworkFactory};
 use openraft::raft::{
     AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse, VoteRequest,
     VoteResponse,
 };
 use serde::de::DeserializeOwned;
 use serde::Serialize;
-use std::time::Duration;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 use tonic::transport::{Channel, ClientTlsConfig, Endpoint};
 
 use super::types::{ClusterNode, NodeId, TypeConfig};
@@ -33,16 +40,41 @@ pub fn channel(addr: &str, tls: Option<&ClientTlsConfig>) -> Result<Channel, ton
     Ok(endpoint.connect_lazy())
 }
 
+/// How long openraft waits before it retries a peer that was unreachable, unless
+/// [`Network::new`] is given another interval. openraft's own default is 500 ms, which
+/// left a restarted node without log entries for up to half a second after it came back
+/// (it learned the leader from heartbeats but lagged behind, so a candidacy of its own
+/// was refused if the leader died in that window).
+pub const DEFAULT_RETRY: Duration = Duration::from_millis(100);
+
+/// When each peer last answered a Raft RPC of this node. Cheap to clone (shared).
+#[derive(Debug, Clone, Default)]
+pub struct PeerAcks(Arc<Mutex<HashMap<NodeId, Instant>>>);
+
+impl PeerAcks {
+    fn record(&self, peer: NodeId) {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).insert(peer, Instant::now());
+    }
+
+    /// Whether `peer` answered an RPC within the last `within`.
+    pub fn answered_within(&self, peer: NodeId, within: Duration) -> bool {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).get(&peer).is_some_and(|t| t.elapsed() <= within)
+    }
+}
+
 /// Makes one [`PeerConnection`] per target.
 #[derive(Debug, Clone, Default)]
 pub struct Network {
     tls: Option<ClientTlsConfig>,
+    acks: PeerAcks,
+    retry: Option<Duration>,
 }
 
 impl Network {
-    /// A network using `tls` (mutual TLS) for every peer when set.
-    pub fn new(tls: Option<ClientTlsConfig>) -> Self {
-        Network { tls }
+    /// A network using `tls` (mutual TLS) for every peer when set, noting answers in
+    /// `acks` and retrying an unreachable peer every `retry`.
+    pub fn new(tls: Option<ClientTlsConfig>, acks: PeerAcks, retry: Duration) -> Self {
+        Network { tls, acks, retry: Some(retry) }
     }
 }
 
@@ -51,7 +83,8 @@ impl RaftNetworkFactory<TypeConfig> for Network {
 
     async fn new_client(&mut self, target: NodeId, node: &ClusterNode) -> PeerConnection {
         let client = channel(&node.raft_addr, self.tls.as_ref()).map(ClusterClient::new).map_err(|e| e.to_string());
-        PeerConnection { target, node: node.clone(), client }
+        let retry = self.retry.unwrap_or(DEFAULT_RETRY);
+        PeerConnection { target, node: node.clone(), client, acks: self.acks.clone(), retry }
     }
 }
 
@@ -61,6 +94,8 @@ pub struct PeerConnection {
     target: NodeId,
     node: ClusterNode,
     client: Result<ClusterClient<Channel>, String>,
+    acks: PeerAcks,
+    retry: Duration,
 }
 
 /// An error a peer connection reports as openraft's network errors.
@@ -106,6 +141,7 @@ impl PeerConnection {
             }
             Ok(Ok(r)) => r.into_inner(),
         };
+        self.acks.record(self.target);
         let result: Result<Resp, RaftError<NodeId, E>> =
             serde_json::from_slice(&reply.json).map_err(|e| RPCError::Network(NetworkError::new(&e)))?;
         result.map_err(|e| RPCError::RemoteError(RemoteError::new_with_node(self.target, self.node.clone(), e)))
@@ -138,5 +174,12 @@ impl RaftNetwork<TypeConfig> for PeerConnection {
 
     async fn vote(&mut self, rpc: VoteRequest<NodeId>, option: RPCOption) -> RpcResult<VoteResponse<NodeId>, Infallible> {
         self.call(Rpc::Vote, &rpc, &option).await
+    }
+
+    /// A constant interval (openraft's default: 500 ms) between attempts to reach a peer
+    /// that was unreachable: a node that restarts gets its missing entries within
+    /// `retry` instead of half a second.
+    fn backoff(&self) -> Backoff {
+        Backoff::new(std::iter::repeat(self.retry))
     }
 }

@@ -38,16 +38,23 @@ pub struct ClusterConfig {
     /// Leader heartbeat interval, ms. [40]
     #[serde(default = "default_heartbeat_ms")]
     pub heartbeat_ms: u64,
-    /// Election timeout range, ms. [100, 200] A follower also waits out the leader's lease
-    /// (openraft: `election_timeout_max`) before it stands, and a follower that knows of a
-    /// longer log waits `2 x election_timeout_max` more: after the leader dies a new one is
-    /// elected in about `2 x max`, at worst `4 x max`.
+    /// Election timeout range, ms. [100, 200] Each node draws its timeout once, at start.
+    /// A follower stands when it has heard nothing from the leader for the leader's lease
+    /// (openraft: `election_timeout_max`) plus its own timeout, checked every
+    /// `1.5 x heartbeat_ms`: after the leader dies a new one is elected in about
+    /// `max + (min..max)` (0.35-0.5 s at the defaults). A follower whose log is shorter than
+    /// the other's is refused and waits `2 x election_timeout_max` more, so the other one
+    /// wins a round later (about 0.7 s at the defaults).
     #[serde(default = "default_election_min_ms")]
     pub election_timeout_min_ms: u64,
     #[serde(default = "default_election_max_ms")]
     pub election_timeout_max_ms: u64,
-    /// A node whose lease (renewed by its heartbeat) lapses for this long is treated
-    /// as gone. [2000]
+    /// A node's lease, ms: a node whose lease lapses is treated as gone. [2000] The leader
+    /// renews the lease of every node that answers its Raft heartbeats (within
+    /// `election_timeout_max_ms`) once half of it is left, all in one Raft write; a node
+    /// writes its own record only to register, when it changed, or when no leader renewed
+    /// it and less than a quarter is left. A node that dies is treated as gone between about
+    /// `3/8 x lease_ms` and `lease_ms + election_timeout_max_ms` after it died.
     #[serde(default = "default_lease_ms")]
     pub lease_ms: u64,
     /// Build a snapshot (and compact the log) every this many entries. [1000]
