@@ -104,6 +104,11 @@ fn kill_9_of_the_main_the_backup_takes_over_and_raft_records_it() {
     let mut c = ClusterBuilder::new(3).start();
     let p = place(&c, "Failover Kill", "239.255.213.1", 5401, media.path());
     let capture = Capture::start(p.group, p.port, Ipv4Addr::LOCALHOST).unwrap();
+    // The backup records the group it backs up.
+    wait_for(CONVERGE, "the backup recording the group", || {
+        let r = http_get(c.nodes[p.backup].http, "/recordings/status").ok().filter(|r| r.status == 200)?.json();
+        r["channels"].as_array()?.iter().find(|ch| ch["channel"] == p.id.as_str() && ch["recording"] == true && ch["datagrams"].as_u64() > Some(0)).map(|_| ())
+    });
     capture_until(&capture, 300);
     c.kill(p.main);
     let took = wait_for(CONVERGE, "the backup to take over", || {

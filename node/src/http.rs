@@ -9,6 +9,7 @@ use axum::{Json, Router};
 use headend_actors::playout::actor::{actor_name, ChannelMsg};
 use headend_actors::jobs::pool::{self, PoolMsg};
 use headend_actors::jobs::status::JobControl;
+use headend_actors::recorder::{RecorderMsg, ACTOR_NAME as RECORDER};
 use ractor::{ActorRef, RpcReplyPort};
 use serde_json::json;
 use std::time::Duration;
@@ -24,6 +25,10 @@ pub enum ApiError {
     Unavailable(String),
     #[error("this node syncs no media (no channel has a [channels.sync] section)")]
     NoSync,
+    #[error("this node records nothing (recordings are made in a cluster, of the groups a node backs up)")]
+    NoRecorder,
+    #[error("the recorder did not answer in time")]
+    RecorderUnavailable,
     #[error("the sync actor did not answer in time")]
     SyncUnavailable,
     #[error("this node encodes nothing (no channel has a [channels.render] section)")]
@@ -40,8 +45,8 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = match self {
             ApiError::UnknownChannel(_) => StatusCode::NOT_FOUND,
-            ApiError::Unavailable(_) | ApiError::SyncUnavailable => StatusCode::SERVICE_UNAVAILABLE,
-            ApiError::NoSync | ApiError::NoEncode | ApiError::UnknownJob(_) | ApiError::NoThumbnail(_) => StatusCode::NOT_FOUND,
+            ApiError::Unavailable(_) | ApiError::SyncUnavailable | ApiError::RecorderUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::NoSync | ApiError::NoRecorder | ApiError::NoEncode | ApiError::UnknownJob(_) | ApiError::NoThumbnail(_) => StatusCode::NOT_FOUND,
             ApiError::EncodeUnavailable => StatusCode::SERVICE_UNAVAILABLE,
         };
         (status, Json(json!({ "error": self.to_string() }))).into_response()
@@ -57,6 +62,8 @@ pub fn router(channels: Vec<String>) -> Router {
         .route("/channels/{id}/playlist.m3u", get(playlist_m3u))
         .route("/channels/{id}/status", get(status))
         .route("/sync/status", get(sync_status))
+        .route("/recordings", get(recordings))
+        .route("/recordings/status", get(recorder_status))
         .route("/encode/status", get(encode_status))
         .route("/encode/jobs/{id}/start", post(encode_start))
         .route("/encode/jobs/{id}/cancel", post(encode_cancel))
@@ -110,6 +117,23 @@ async fn sync_status() -> Result<Response, ApiError> {
         Ok(ractor::rpc::CallResult::Success(status)) => Ok(Json(status).into_response()),
         _ => Err(ApiError::SyncUnavailable),
     }
+}
+
+async fn ask_recorder<T: Send + 'static>(msg: impl FnOnce(RpcReplyPort<T>) -> RecorderMsg) -> Result<T, ApiError> {
+    let actor: ActorRef<RecorderMsg> = ractor::registry::where_is(RECORDER).map(ActorRef::from).ok_or(ApiError::NoRecorder)?;
+    match actor.call(msg, Some(CALL_TIMEOUT)).await {
+        Ok(ractor::rpc::CallResult::Success(v)) => Ok(v),
+        _ => Err(ApiError::RecorderUnavailable),
+    }
+}
+
+/// The recorded segments on this node (groups it backs up), oldest first per channel.
+async fn recordings() -> Result<Response, ApiError> {
+    Ok(Json(json!({ "segments": ask_recorder(RecorderMsg::List).await? })).into_response())
+}
+
+async fn recorder_status() -> Result<Response, ApiError> {
+    Ok(Json(ask_recorder(RecorderMsg::Status).await?).into_response())
 }
 
 fn encode_pool() -> Result<ActorRef<PoolMsg>, ApiError> {

@@ -20,6 +20,7 @@ use headend_actors::playout::role::{node_tag, Role, RoleCell};
 use headend_actors::playout::schedule::Schedule;
 use headend_actors::playout::spec::ChannelSpec;
 use headend_actors::playout::supervisor::{state_dir, SupervisorMsg};
+use headend_actors::recorder::{RecorderMsg, ACTOR_NAME as RECORDER};
 use ractor::ActorRef;
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::Ipv4Addr;
@@ -77,8 +78,10 @@ impl Reconciler {
         let mut changes = self.cluster.state().subscribe();
         let mut running: BTreeMap<String, Running> = BTreeMap::new();
         let mut refused: BTreeSet<String> = BTreeSet::new();
+        let mut recording: BTreeSet<String> = BTreeSet::new();
         loop {
             self.reconcile(&mut running, &mut refused, &notices_tx);
+            self.record(&running, &mut recording);
             tokio::select! {
                 _ = stop.wait_for(|s| *s) => break,
                 r = changes.changed() => if r.is_err() { break },
@@ -87,6 +90,9 @@ impl Reconciler {
             }
         }
         proposer.abort();
+        for id in recording {
+            recorder_cast(RecorderMsg::Stop { channel: id });
+        }
         for id in running.keys() {
             self.supervisor.cast(SupervisorMsg::Remove { id: id.clone() }).ok();
         }
@@ -170,6 +176,27 @@ impl Reconciler {
         }
     }
 
+    /// Records the live output of the groups this node backs up (for a peer's content
+    /// failure), and stops recording the others.
+    fn record(&self, running: &BTreeMap<String, Running>, recording: &mut BTreeSet<String>) {
+        let backs_up: BTreeSet<&String> = running.iter().filter(|(_, r)| r.cell.get().0 == Role::Backup).map(|(id, _)| id).collect();
+        for id in recording.iter().filter(|id| !backs_up.contains(id)).cloned().collect::<Vec<_>>() {
+            if recorder_cast(RecorderMsg::Stop { channel: id.clone() }) {
+                recording.remove(&id);
+            }
+        }
+        for id in backs_up {
+            if recording.contains(id) {
+                continue;
+            }
+            let out = &running[id].spec.output;
+            if recorder_cast(RecorderMsg::Record { channel: id.clone(), group: out.group, port: out.port, interface: out.interface }) {
+                tracing::info!(channel = %id, group = %out.group, port = out.port, "recording the group this node backs up");
+                recording.insert(id.clone());
+            }
+        }
+    }
+
     fn on_notice(&self, notice: ChannelNotice, running: &BTreeMap<String, Running>, proposals: &mpsc::UnboundedSender<(String, Command)>) {
         match notice {
             ChannelNotice::Schedule { channel, epoch, schedule } => {
@@ -220,4 +247,9 @@ async fn propose_loop(cluster: ClusterHandle, mut rx: mpsc::UnboundedReceiver<(S
             }
         }
     }
+}
+
+/// Sends to the node's recorder; false when it is not running (retried later).
+fn recorder_cast(msg: RecorderMsg) -> bool {
+    ractor::registry::where_is(RECORDER).map(ActorRef::<RecorderMsg>::from).is_some_and(|r| r.cast(msg).is_ok())
 }

@@ -4,6 +4,7 @@
 use crate::config::Config;
 use crate::spec::channel_spec;
 use crate::reconcile::Reconciler;
+use headend_actors::recorder::{RecorderActor, RecorderArgs, SegmentIndex, ACTOR_NAME as RECORDER};
 use headend_actors::playout::clock::{Clock, MonotonicClock};
 use headend_actors::playout::supervisor::{PlayoutArgs, PlayoutSupervisor};
 use headend_actors::sync::actor as sync_actor;
@@ -36,8 +37,15 @@ pub async fn run(config: Config, listener: TcpListener, shutdown: impl Future<Ou
     let encode = crate::encode::start(&config).await?;
     // Raft and the gRPC admin API, when the config has [node.cluster].
     let cluster = crate::grpc::start(&config).await?;
-    // In a cluster, the reconciler runs the replicated channels this node has a role for.
+    // In a cluster, the reconciler runs the replicated channels this node has a role for,
+    // and the recorder records the groups it backs up.
+    let mut recorder = None;
     if let (Some(runtime), Some(c)) = (&cluster, &config.node.cluster) {
+        let settings = config.node.recorder.settings(&config.node.data_dir);
+        std::fs::create_dir_all(&settings.dir)?;
+        let index = SegmentIndex::open(&settings.dir.join("index.sled"))?;
+        let restarter = Restarter { child: RecorderActor, name: RECORDER.into() };
+        recorder = Some(Actor::spawn(None, restarter, RecorderArgs { settings, index: Some(index) }).await?.0);
         let reconciler = Reconciler {
             cluster: runtime.handle().clone(),
             supervisor: supervisor.clone(),
@@ -58,6 +66,9 @@ pub async fn run(config: Config, listener: TcpListener, shutdown: impl Future<Ou
     }
     if let Some(sync) = sync {
         sync.stop(Some("shutdown".into()));
+    }
+    if let Some(recorder) = recorder {
+        let _ = recorder.stop_and_wait(Some("shutdown".into()), Some(Duration::from_secs(10))).await;
     }
     if let Some((renderer, pool)) = encode {
         pool.stop(Some("shutdown".into()));

@@ -62,6 +62,7 @@ pub(super) fn demo(data_dir: &Path) -> Config {
             sync: Default::default(),
             encode: Default::default(),
             failover: Default::default(),
+            recorder: Default::default(),
             cluster: None,
         },
         channels: vec![

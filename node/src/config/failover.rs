@@ -48,3 +48,46 @@ pub(super) fn issues(f: &FailoverConfig, issues: &mut Vec<ConfigIssue>) {
         issues.push(ConfigIssue::OutOfRange { field: "node.failover.keep_ms".into(), value: f.keep_ms, range: "2 x takeover_ms ..= 10000" });
     }
 }
+
+/// `[node.recorder]`: recordings of the groups this node backs up (in a cluster), under
+/// `<data_dir>/recordings`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RecorderConfig {
+    /// Length of a segment file, seconds. [60]
+    pub segment_secs: u64,
+    /// Segments older than this are deleted, hours. [8]
+    pub retention_hours: u64,
+    /// At most this many bytes of recordings (oldest deleted first); none: no cap.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_bytes: Option<u64>,
+    /// No new segment is opened while less than this is free, bytes. [1 GiB]
+    pub min_free_bytes: u64,
+}
+
+impl Default for RecorderConfig {
+    fn default() -> Self {
+        RecorderConfig { segment_secs: 60, retention_hours: 8, max_bytes: None, min_free_bytes: 1 << 30 }
+    }
+}
+
+impl RecorderConfig {
+    /// The recorder's settings for a node keeping its data in `data_dir`.
+    pub fn settings(&self, data_dir: &std::path::Path) -> headend_actors::recorder::RecorderSettings {
+        let mut s = headend_actors::recorder::RecorderSettings::new(data_dir.join("recordings"));
+        s.segment_length = Duration::from_secs(self.segment_secs);
+        s.retention = Duration::from_secs(self.retention_hours * 3600);
+        s.max_bytes = self.max_bytes;
+        s.disk_floor_bytes = self.min_free_bytes;
+        s
+    }
+}
+
+pub(super) fn recorder_issues(r: &RecorderConfig, issues: &mut Vec<ConfigIssue>) {
+    if !(1..=3600).contains(&r.segment_secs) {
+        issues.push(ConfigIssue::OutOfRange { field: "node.recorder.segment_secs".into(), value: r.segment_secs, range: "1..=3600" });
+    }
+    if !(1..=24 * 31).contains(&r.retention_hours) {
+        issues.push(ConfigIssue::OutOfRange { field: "node.recorder.retention_hours".into(), value: r.retention_hours, range: "1..=744" });
+    }
+}

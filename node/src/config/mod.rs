@@ -33,7 +33,7 @@ use serde::{Deserialize, Serialize};
 
 pub use cluster::{ClusterConfig, ClusterTls};
 pub use error::{ConfigError, ConfigErrors, ConfigIssue};
-pub use failover::FailoverConfig;
+pub use failover::{FailoverConfig, RecorderConfig};
 pub use render::{AudioFormat, ChannelEncode, ChannelRender, EncodeNodeConfig, Loudness, VideoFormat};
 pub use sync::{ChannelSync, SyncConfig, SYNC_SCHEMES};
 
@@ -83,6 +83,9 @@ pub struct NodeConfig {
     /// `[node.failover]`: takeover timing of this node's backups.
     #[serde(default)]
     pub failover: FailoverConfig,
+    /// `[node.recorder]`: recordings of the groups this node backs up.
+    #[serde(default)]
+    pub recorder: RecorderConfig,
     /// `[node.cluster]`: Raft membership; none = a standalone node.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cluster: Option<ClusterConfig>,
@@ -365,6 +368,7 @@ impl Default for NodeConfig {
             sync: SyncConfig::default(),
             encode: EncodeNodeConfig::default(),
             failover: FailoverConfig::default(),
+            recorder: RecorderConfig::default(),
             cluster: None,
         }
     }

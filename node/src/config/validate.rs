@@ -85,6 +85,7 @@ fn existing(field: String, path: &Path, dir: bool, fallback: bool) -> Option<Con
 fn node(node: &NodeConfig, issues: &mut Vec<ConfigIssue>) {
     super::render::node_issues(&node.encode, issues);
     super::failover::issues(&node.failover, issues);
+    super::failover::recorder_issues(&node.recorder, issues);
     issues.extend(node_id("node.id", &node.id));
     if let Some(cluster) = &node.cluster {
         super::cluster::issues(cluster, issues);
