@@ -440,7 +440,12 @@ impl Actor for ChannelActor {
             localize(&mut s, &spec);
             s
         });
-        let schedule = match furthest(stored, replicated) {
+        // A backup follows the main's schedule; a main resumes whichever is further along.
+        let resumed = match env.role.cell.get().0 {
+            Role::Backup => replicated.or(stored),
+            Role::Main => furthest(stored, replicated),
+        };
+        let schedule = match resumed {
             Some(s) if s.mux_rate == spec.mux_rate => s,
             Some(_) => {
                 tracing::info!(channel = %spec.id, "mux rate changed: starting a new schedule");
