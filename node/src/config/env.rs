@@ -2,6 +2,11 @@
 //!
 //! * `HEADEND_NODE_ID`, `HEADEND_DATA_DIR`, `HEADEND_HTTP_LISTEN`,
 //!   `HEADEND_LOG_FORMAT` override `[node]`.
+//! * `HEADEND_RAFT_LISTEN`, `HEADEND_ADMIN_LISTEN`, `HEADEND_ADVERTISE_RAFT`,
+//!   `HEADEND_ADVERTISE_ADMIN`, `HEADEND_SEEDS` (comma-separated) and
+//!   `HEADEND_INTERFACES` (comma-separated) override `[node.cluster]` when the file has
+//!   it (one config file for every node of a cluster, the differences in the
+//!   environment, as containers are run).
 //! * `HEADEND_CHANNEL_<ID>_{MUX_RATE,GROUP,PORT,INTERFACE}` override one
 //!   channel; `<ID>` is the channel id upper-cased with `-` turned into `_`.
 //!
@@ -54,6 +59,20 @@ pub(super) fn apply_overrides(
         |v| v.parse::<LogFormat>(),
         no_check,
     );
+    if let Some(c) = node.cluster.as_mut() {
+        let addr = parsed::<SocketAddr>("a socket address such as 10.0.0.1:7000");
+        o.apply("HEADEND_RAFT_LISTEN", "node.cluster.raft_listen", &mut c.raft_listen, &addr, no_check);
+        o.apply("HEADEND_ADMIN_LISTEN", "node.cluster.admin_listen", &mut c.admin_listen, &addr, no_check);
+        let host_port = |v: &str| Ok(Some(v.to_owned()));
+        o.apply("HEADEND_ADVERTISE_RAFT", "node.cluster.advertise_raft", &mut c.advertise_raft, host_port, no_check);
+        o.apply("HEADEND_ADVERTISE_ADMIN", "node.cluster.advertise_admin", &mut c.advertise_admin, host_port, no_check);
+        let list = |v: &str| Ok(v.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect());
+        o.apply("HEADEND_SEEDS", "node.cluster.seeds", &mut c.seeds, list, no_check);
+        let interfaces = |v: &str| {
+            v.split(',').map(str::trim).filter(|s| !s.is_empty()).map(|s| s.parse::<Ipv4Addr>().map_err(|e| format!("{s:?}: {e}; expected addresses such as 10.0.0.1,10.0.1.1"))).collect()
+        };
+        o.apply("HEADEND_INTERFACES", "node.cluster.interfaces", &mut c.interfaces, interfaces, no_check);
+    }
 
     let keys: Vec<String> = config.channels.iter().map(|c| env_key(&c.id)).collect();
     for (i, channel) in config.channels.iter_mut().enumerate() {

@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use super::*;
 
 const EXAMPLE: &str = include_str!("../../../deploy/examples/headend.toml");
+const CLUSTER_EXAMPLE: &str = include_str!("../../../deploy/examples/cluster-node.toml");
 
 const MINIMAL: &str = r#"
 version = 1
@@ -70,6 +71,35 @@ fn single(toml: &str) -> (ConfigIssue, String) {
 
 fn minimal() -> Config {
     parse(MINIMAL).unwrap()
+}
+
+#[test]
+fn cluster_example_parses_validates_and_takes_its_addresses_from_the_environment() {
+    let config = parse(CLUSTER_EXAMPLE).unwrap_or_else(|e| panic!("{e}"));
+    assert!(config.channels.is_empty());
+    let c = config.node.cluster.as_ref().unwrap();
+    assert_eq!(c.interfaces, vec![Ipv4Addr::new(10, 0, 1, 1)]);
+    assert_eq!(config.node.failover.takeover_ms, 50);
+    assert_eq!(config.node.recorder.retention_hours, 8);
+    let n2 = parse_env(
+        CLUSTER_EXAMPLE,
+        &[
+            ("HEADEND_NODE_ID", "n2"),
+            ("HEADEND_RAFT_LISTEN", "10.0.0.2:7000"),
+            ("HEADEND_ADMIN_LISTEN", "10.0.0.2:7001"),
+            ("HEADEND_SEEDS", "10.0.0.1:7000, 10.0.0.3:7000"),
+            ("HEADEND_INTERFACES", "10.0.1.2"),
+        ],
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let c = n2.node.cluster.as_ref().unwrap();
+    assert_eq!((n2.node.id.as_str(), c.raft_listen.to_string().as_str()), ("n2", "10.0.0.2:7000"));
+    assert_eq!(c.seeds, vec!["10.0.0.1:7000".to_string(), "10.0.0.3:7000".to_string()]);
+    assert_eq!(c.interfaces, vec![Ipv4Addr::new(10, 0, 1, 2)]);
+    let e = parse_env(CLUSTER_EXAMPLE, &[("HEADEND_INTERFACES", "10.0.1.x")]).unwrap_err().to_string();
+    assert!(e.contains("HEADEND_INTERFACES") && e.contains("10.0.1.x"), "{e}");
+    let e = parse(&CLUSTER_EXAMPLE.replace("takeover_ms = 50", "takeover_ms = 1")).unwrap_err().to_string();
+    assert!(e.contains("node.failover.takeover_ms"), "{e}");
 }
 
 #[test]
