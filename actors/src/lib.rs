@@ -4,6 +4,7 @@
 pub mod ts;
 pub mod encode;
 pub mod frame;
+pub mod hls;
 pub mod jobs;
 pub mod playout;
 pub mod render;

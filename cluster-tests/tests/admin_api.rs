@@ -114,7 +114,7 @@ fn bad_arguments_are_invalid_argument_naming_the_field() {
     r.format.as_mut().unwrap().width = 5;
     expect(r, Code::InvalidArgument, "format.width");
     let mut r = stream_request("x", "239.255.212.9", 5000);
-    r.protocol = pb::Protocol::Hls as i32;
+    r.protocol = pb::Protocol::Rtsp as i32;
     expect(r, Code::Unimplemented, "protocol");
     let mut r = stream_request("x", "239.255.212.9", 5000);
     r.destination = None;

@@ -12,6 +12,7 @@ use headend_actors::jobs::status::JobControl;
 use headend_actors::recorder::{RecorderMsg, ACTOR_NAME as RECORDER};
 use ractor::{ActorRef, RpcReplyPort};
 use serde_json::json;
+use std::path::PathBuf;
 use std::time::Duration;
 
 const CALL_TIMEOUT: Duration = Duration::from_secs(2);
@@ -29,6 +30,8 @@ pub enum ApiError {
     NoRecorder,
     #[error("the recorder did not answer in time")]
     RecorderUnavailable,
+    #[error("no HLS file {0:?} here (this node serves a channel as HLS while it is its main; GET /hls/<channel>/index.m3u8)")]
+    NoHls(String),
     #[error("the sync actor did not answer in time")]
     SyncUnavailable,
     #[error("this node encodes nothing (no channel has a [channels.render] section)")]
@@ -46,17 +49,19 @@ impl IntoResponse for ApiError {
         let status = match self {
             ApiError::UnknownChannel(_) => StatusCode::NOT_FOUND,
             ApiError::Unavailable(_) | ApiError::SyncUnavailable | ApiError::RecorderUnavailable => StatusCode::SERVICE_UNAVAILABLE,
-            ApiError::NoSync | ApiError::NoRecorder | ApiError::NoEncode | ApiError::UnknownJob(_) | ApiError::NoThumbnail(_) => StatusCode::NOT_FOUND,
+            ApiError::NoSync | ApiError::NoRecorder | ApiError::NoHls(_) | ApiError::NoEncode | ApiError::UnknownJob(_) | ApiError::NoThumbnail(_) => StatusCode::NOT_FOUND,
             ApiError::EncodeUnavailable => StatusCode::SERVICE_UNAVAILABLE,
         };
         (status, Json(json!({ "error": self.to_string() }))).into_response()
     }
 }
 
-/// The router. `channels` are the ids configured on this node.
-pub fn router(channels: Vec<String>) -> Router {
+/// The router. `channels` are the ids configured on this node; `hls_dir` holds the
+/// HLS output of the channels this node serves that way.
+pub fn router(channels: Vec<String>, hls_dir: PathBuf) -> Router {
     let list = channels.clone();
     Router::new()
+        .route("/hls/{id}/{file}", get(move |p| hls_file(hls_dir.clone(), p)))
         .route("/channels", get(move || async move { Json(json!({ "channels": list })) }))
         .route("/channels/{id}/now", get(now_playing))
         .route("/channels/{id}/playlist.m3u", get(playlist_m3u))
@@ -116,6 +121,26 @@ async fn sync_status() -> Result<Response, ApiError> {
     match actor.call(SyncMsg::Status, Some(CALL_TIMEOUT)).await {
         Ok(ractor::rpc::CallResult::Success(status)) => Ok(Json(status).into_response()),
         _ => Err(ApiError::SyncUnavailable),
+    }
+}
+
+/// A channel's HLS playlist or segment. Only names the segmenter writes are served, so a
+/// request never reaches outside the channel's folder.
+async fn hls_file(dir: PathBuf, Path((id, file)): Path<(String, String)>) -> Result<Response, ApiError> {
+    let id_ok = !id.is_empty() && id.len() <= 63 && id.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_');
+    let (content_type, cache) = if file == headend_actors::hls::PLAYLIST {
+        ("application/vnd.apple.mpegurl", "no-cache")
+    } else if file.strip_suffix(".ts").is_some_and(|n| !n.is_empty() && n.len() <= 20 && n.bytes().all(|b| b.is_ascii_digit())) {
+        ("video/mp2t", "max-age=60")
+    } else {
+        return Err(ApiError::NoHls(format!("{id}/{file}")));
+    };
+    if !id_ok {
+        return Err(ApiError::NoHls(format!("{id}/{file}")));
+    }
+    match tokio::fs::read(dir.join(&id).join(&file)).await {
+        Ok(bytes) => Ok(([(header::CONTENT_TYPE, content_type), (header::CACHE_CONTROL, cache)], bytes).into_response()),
+        Err(_) => Err(ApiError::NoHls(format!("{id}/{file}"))),
     }
 }
 

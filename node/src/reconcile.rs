@@ -9,7 +9,7 @@
 //! and roles. Channels of the node's own config file are not Raft's: they play on this
 //! node alone, and a replicated channel with the same id is refused here.
 
-use crate::cluster::state::{ClusterState, Command, CommandResult};
+use crate::cluster::state::{ClusterState, Command, CommandResult, Protocol};
 use crate::cluster::{ClusterHandle, Proposal};
 use crate::config::FailoverConfig;
 use crate::spec::channel_spec;
@@ -20,6 +20,7 @@ use headend_actors::playout::role::{node_tag, Role, RoleCell};
 use headend_actors::playout::schedule::Schedule;
 use headend_actors::playout::spec::ChannelSpec;
 use headend_actors::playout::supervisor::{state_dir, SupervisorMsg};
+use headend_actors::hls::{HlsMsg, ACTOR_NAME as HLS};
 use headend_actors::recorder::{RecorderMsg, ACTOR_NAME as RECORDER};
 use ractor::ActorRef;
 use std::collections::{BTreeMap, BTreeSet};
@@ -53,6 +54,7 @@ pub struct Reconciler {
 /// A channel this node runs for the cluster.
 struct Running {
     spec: ChannelSpec,
+    protocol: Protocol,
     cell: Arc<RoleCell>,
     group: String,
     /// The replicated schedule last handed to the channel (backups).
@@ -62,6 +64,7 @@ struct Running {
 /// A role this node has in the replicated state.
 struct Wanted {
     spec: ChannelSpec,
+    protocol: Protocol,
     group: String,
     role: Role,
     epoch: u64,
@@ -79,9 +82,11 @@ impl Reconciler {
         let mut running: BTreeMap<String, Running> = BTreeMap::new();
         let mut refused: BTreeSet<String> = BTreeSet::new();
         let mut recording: BTreeSet<String> = BTreeSet::new();
+        let mut hls: BTreeSet<String> = BTreeSet::new();
         loop {
             self.reconcile(&mut running, &mut refused, &notices_tx);
             self.record(&running, &mut recording);
+            self.serve_hls(&running, &mut hls);
             tokio::select! {
                 _ = stop.wait_for(|s| *s) => break,
                 r = changes.changed() => if r.is_err() { break },
@@ -92,6 +97,9 @@ impl Reconciler {
         proposer.abort();
         for id in recording {
             recorder_cast(RecorderMsg::Stop { channel: id });
+        }
+        for id in hls {
+            hls_cast(HlsMsg::Stop { channel: id });
         }
         for id in running.keys() {
             self.supervisor.cast(SupervisorMsg::Remove { id: id.clone() }).ok();
@@ -122,7 +130,8 @@ impl Reconciler {
             let Some(c) = s.channels.get(&g.channel) else { continue };
             let adopted = running.get(&g.channel).and_then(|r| r.adopted.as_ref());
             let schedule = s.schedules.get(&g.channel).filter(|s| Some(*s) != adopted).cloned();
-            out.insert(g.channel.clone(), Wanted { spec: self.spec(&c.config), group: key.clone(), role, epoch: g.epoch, schedule });
+            let w = Wanted { spec: self.spec(&c.config), protocol: c.protocol, group: key.clone(), role, epoch: g.epoch, schedule };
+            out.insert(g.channel.clone(), w);
         }
         out
     }
@@ -160,11 +169,12 @@ impl Reconciler {
                 };
                 tracing::info!(channel = %id, role = ?w.role, epoch = w.epoch, group = %w.group, "starting the channel for the cluster");
                 self.supervisor.cast(SupervisorMsg::Ensure { spec: Box::new(w.spec.clone()), env: Box::new(env) }).ok();
-                running.insert(id.clone(), Running { spec: w.spec, cell, group: w.group, adopted: w.schedule.clone() });
+                running.insert(id.clone(), Running { spec: w.spec, protocol: w.protocol, cell, group: w.group, adopted: w.schedule.clone() });
                 continue;
             }
             let r = running.get_mut(&id).expect("running");
             r.group = w.group;
+            r.protocol = w.protocol;
             // A backup follows the main's schedule (a main owns it).
             if let (Some(schedule), Role::Backup) = (w.schedule, cell.get().0) {
                 if let Some(actor) = ractor::registry::where_is(actor_name(&id)).map(ActorRef::<ChannelMsg>::from) {
@@ -193,6 +203,24 @@ impl Reconciler {
             if recorder_cast(RecorderMsg::Record { channel: id.clone(), group: out.group, port: out.port, interface: out.interface }) {
                 tracing::info!(channel = %id, group = %out.group, port = out.port, "recording the group this node backs up");
                 recording.insert(id.clone());
+            }
+        }
+    }
+
+    /// Serves as HLS the channels requested with that protocol while this node sends them
+    /// (their main); the segmenter reads the node's own output from the group.
+    fn serve_hls(&self, running: &BTreeMap<String, Running>, serving: &mut BTreeSet<String>) {
+        let wanted: BTreeSet<&String> =
+            running.iter().filter(|(_, r)| r.protocol == Protocol::Hls && r.cell.get().0 == Role::Main).map(|(id, _)| id).collect();
+        for id in serving.iter().filter(|id| !wanted.contains(id)).cloned().collect::<Vec<_>>() {
+            if hls_cast(HlsMsg::Stop { channel: id.clone() }) {
+                serving.remove(&id);
+            }
+        }
+        for id in wanted {
+            let out = &running[id].spec.output;
+            if !serving.contains(id) && hls_cast(HlsMsg::Start { channel: id.clone(), group: out.group, port: out.port, interface: out.interface }) {
+                serving.insert(id.clone());
             }
         }
     }
@@ -252,4 +280,9 @@ async fn propose_loop(cluster: ClusterHandle, mut rx: mpsc::UnboundedReceiver<(S
 /// Sends to the node's recorder; false when it is not running (retried later).
 fn recorder_cast(msg: RecorderMsg) -> bool {
     ractor::registry::where_is(RECORDER).map(ActorRef::<RecorderMsg>::from).is_some_and(|r| r.cast(msg).is_ok())
+}
+
+/// Sends to the node's HLS actor; false when it is not running (retried later).
+fn hls_cast(msg: HlsMsg) -> bool {
+    ractor::registry::where_is(HLS).map(ActorRef::<HlsMsg>::from).is_some_and(|r| r.cast(msg).is_ok())
 }

@@ -4,6 +4,7 @@
 use crate::config::Config;
 use crate::spec::channel_spec;
 use crate::reconcile::Reconciler;
+use headend_actors::hls::{HlsActor, HlsArgs, HlsSettings, ACTOR_NAME as HLS};
 use headend_actors::recorder::{RecorderActor, RecorderArgs, SegmentIndex, ACTOR_NAME as RECORDER};
 use headend_actors::playout::clock::{Clock, MonotonicClock};
 use headend_actors::playout::supervisor::{PlayoutArgs, PlayoutSupervisor};
@@ -40,12 +41,16 @@ pub async fn run(config: Config, listener: TcpListener, shutdown: impl Future<Ou
     // In a cluster, the reconciler runs the replicated channels this node has a role for,
     // and the recorder records the groups it backs up.
     let mut recorder = None;
+    let mut hls = None;
     if let (Some(runtime), Some(c)) = (&cluster, &config.node.cluster) {
         let settings = config.node.recorder.settings(&config.node.data_dir);
         std::fs::create_dir_all(&settings.dir)?;
         let index = SegmentIndex::open(&settings.dir.join("index.sled"))?;
         let restarter = Restarter { child: RecorderActor, name: RECORDER.into() };
         recorder = Some(Actor::spawn(None, restarter, RecorderArgs { settings, index: Some(index) }).await?.0);
+        let settings = HlsSettings::new(config.node.data_dir.join("hls"));
+        let restarter = Restarter { child: HlsActor, name: HLS.into() };
+        hls = Some(Actor::spawn(None, restarter, HlsArgs { settings }).await?.0);
         let reconciler = Reconciler {
             cluster: runtime.handle().clone(),
             supervisor: supervisor.clone(),
@@ -59,13 +64,16 @@ pub async fn run(config: Config, listener: TcpListener, shutdown: impl Future<Ou
         tokio::spawn(reconciler.run(runtime.stopping()));
     }
     tracing::info!(node = %config.node.id, http = %listener.local_addr()?, channels = ids.len(), "node started");
-    let served = axum::serve(listener, crate::http::router(ids)).with_graceful_shutdown(shutdown).await;
+    let served = axum::serve(listener, crate::http::router(ids, config.node.data_dir.join("hls"))).with_graceful_shutdown(shutdown).await;
     tracing::info!("shutting down");
     if let Some(cluster) = cluster {
         cluster.stop().await;
     }
     if let Some(sync) = sync {
         sync.stop(Some("shutdown".into()));
+    }
+    if let Some(hls) = hls {
+        let _ = hls.stop_and_wait(Some("shutdown".into()), Some(Duration::from_secs(10))).await;
     }
     if let Some(recorder) = recorder {
         let _ = recorder.stop_and_wait(Some("shutdown".into()), Some(Duration::from_secs(10))).await;

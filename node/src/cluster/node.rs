@@ -71,8 +71,9 @@ pub async fn stopped(mut stop: watch::Receiver<bool>) {
     let _ = stop.wait_for(|s| *s).await;
 }
 
-/// Starts the cluster part of node `name` with its state under `data_dir`.
-pub async fn start(name: &str, data_dir: &Path, c: &ClusterConfig) -> Result<ClusterRuntime, StartError> {
+/// Starts the cluster part of node `name` with its state under `data_dir`; `http_addr` is
+/// where its HTTP API answers (recorded with the node, for HLS URLs).
+pub async fn start(name: &str, data_dir: &Path, http_addr: &str, c: &ClusterConfig) -> Result<ClusterRuntime, StartError> {
     let tls = c.tls.as_ref().map(TlsFiles::load).transpose()?;
     let dir = data_dir.join("raft");
     let store_err = |source| StartError::Store { path: dir.clone(), source };
@@ -135,6 +136,7 @@ pub async fn start(name: &str, data_dir: &Path, c: &ClusterConfig) -> Result<Clu
         name: name.to_owned(),
         raft_addr: me.raft_addr.clone(),
         admin_addr: me.admin_addr.clone(),
+        http_addr: http_addr.to_owned(),
         capacity: c.capacity,
         interfaces: c.interfaces.clone(),
         lease_until_ms: 0,
@@ -304,6 +306,7 @@ mod tests {
             name: name.into(),
             raft_addr: format!("{name}:1"),
             admin_addr: format!("{name}:2"),
+            http_addr: format!("{name}:3"),
             capacity: 10,
             interfaces: vec![],
             lease_until_ms,

@@ -30,6 +30,9 @@ pub struct NodeRecord {
     pub name: String,
     pub raft_addr: String,
     pub admin_addr: String,
+    /// `host:port` of the node's HTTP API (HLS is served there).
+    #[serde(default)]
+    pub http_addr: String,
     /// Relative capacity for placement.
     pub capacity: u32,
     pub interfaces: Vec<Ipv4Addr>,
@@ -360,6 +363,7 @@ mod tests {
             name: "n1".into(),
             raft_addr: "127.0.0.1:1".into(),
             admin_addr: "127.0.0.1:2".into(),
+            http_addr: String::new(),
             capacity: 1,
             interfaces: vec![],
             lease_until_ms: lease,

@@ -16,7 +16,7 @@ use tonic::{Request, Response, Status};
 use super::convert::{channel_from_proto, channel_to_proto, roles_to_proto};
 use super::error::ApiError;
 use super::status::cluster_status;
-use crate::cluster::state::CommandResult;
+use crate::cluster::state::{CommandResult, Protocol};
 use crate::cluster::{ClusterHandle, Command, Proposal};
 
 const CALL_TIMEOUT: Duration = Duration::from_secs(2);
@@ -102,12 +102,24 @@ impl Admin for AdminService {
         .ok()
         .flatten();
         let (group, port) = (record.config.multicast.group, record.config.multicast.port);
+        // HLS is served by the main (its URL moves with the main on a failover).
+        let url = match record.protocol {
+            Protocol::Hls => {
+                let main = roles.as_ref().and_then(|r| r.main.clone()).unwrap_or_default();
+                let http = self.cluster.state().read(|s| s.nodes.get(&main).map(|n| n.http_addr.clone())).unwrap_or_default();
+                format!("http://{http}/hls/{id}/index.m3u8")
+            }
+            _ => format!("udp://@{group}:{port}"),
+        };
         Ok(Response::new(pb::StreamDelivery {
             channel_id: id,
-            protocol: pb::Protocol::Multicast as i32,
+            protocol: match record.protocol {
+                Protocol::Hls => pb::Protocol::Hls as i32,
+                _ => pb::Protocol::Multicast as i32,
+            },
             group: group.to_string(),
             port: port.into(),
-            url: format!("udp://@{group}:{port}"),
+            url,
             main_node: roles.as_ref().and_then(|r| r.main.clone()).unwrap_or_default(),
             backup_node: roles.as_ref().and_then(|r| r.backup.clone()).unwrap_or_default(),
             epoch: roles.as_ref().map_or(0, |r| r.epoch),

@@ -115,11 +115,12 @@ pub fn format_from_proto(f: &pb::StreamFormat, prefix: &str) -> Result<StreamFor
 pub fn protocol_from_proto(p: i32) -> Result<Protocol, ApiError> {
     match pb::Protocol::try_from(p) {
         Ok(pb::Protocol::Multicast) => Ok(Protocol::Multicast),
-        Ok(pb::Protocol::Hls) | Ok(pb::Protocol::Rtsp) => Err(ApiError::Unimplemented {
+        Ok(pb::Protocol::Hls) => Ok(Protocol::Hls),
+        Ok(pb::Protocol::Rtsp) => Err(ApiError::Unimplemented {
             field: "protocol".into(),
-            message: "HLS and RTSP delivery are not built yet; fix: use PROTOCOL_MULTICAST".into(),
+            message: "RTSP delivery is not built yet; fix: use PROTOCOL_MULTICAST or PROTOCOL_HLS".into(),
         }),
-        _ => Err(ApiError::invalid("protocol", "missing or unknown; fix: use PROTOCOL_MULTICAST")),
+        _ => Err(ApiError::invalid("protocol", "missing or unknown; fix: use PROTOCOL_MULTICAST or PROTOCOL_HLS")),
     }
 }
 

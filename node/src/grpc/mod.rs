@@ -50,7 +50,7 @@ pub async fn start(config: &Config) -> Result<Option<ClusterRuntime>, StartError
     let admin_listener = tokio::net::TcpListener::bind(c.admin_listen)
         .await
         .map_err(|source| StartError::Bind { field: "node.cluster.admin_listen", addr: c.admin_listen, source })?;
-    let runtime = crate::cluster::start(&config.node.id, &config.node.data_dir, c).await?;
+    let runtime = crate::cluster::start(&config.node.id, &config.node.data_dir, &config.node.http_listen.to_string(), c).await?;
     let auth = AdminAuth::new(token, runtime.tls.is_some());
     if !auth.required() {
         tracing::warn!("the admin API is not authenticated: set [node.cluster.tls] or an admin token");
