@@ -133,6 +133,7 @@ pub struct NodeProc {
     pub raft: SocketAddr,
     pub admin: SocketAddr,
     pub http: SocketAddr,
+    pub rtsp: SocketAddr,
     pub data_dir: PathBuf,
     pub config: PathBuf,
     stderr: PathBuf,
@@ -175,11 +176,12 @@ impl TestCluster {
         let ip = Ipv4Addr::new(127, 0, 0, (i + 1) as u8);
         let (raft, admin, http) =
             (SocketAddr::from((ip, free_port_on(ip))), SocketAddr::from((ip, free_port_on(ip))), SocketAddr::from((ip, free_port_on(ip))));
+        let rtsp = SocketAddr::from((ip, free_port_on(ip)));
         let dir = self.work.path().join(&name);
         std::fs::create_dir_all(&dir).expect("node dir");
         let data_dir = dir.join("data");
         let mut toml = format!(
-            "version = 1\n\n[node]\nid = \"{name}\"\ndata_dir = {}\nhttp_listen = \"{http}\"\nlog_format = \"text\"\n\n\
+            "version = 1\n\n[node]\nid = \"{name}\"\ndata_dir = {}\nhttp_listen = \"{http}\"\nrtsp_listen = \"{rtsp}\"\nlog_format = \"text\"\n\n\
              [node.cluster]\nraft_listen = \"{raft}\"\nadmin_listen = \"{admin}\"\nheartbeat_ms = {}\n\
              election_timeout_min_ms = {}\nelection_timeout_max_ms = {}\nlease_ms = {}\nbootstrap = {bootstrap}\n\
              interfaces = [\"{ip}\"]\n",
@@ -218,7 +220,7 @@ impl TestCluster {
         }
         let config = dir.join("headend.toml");
         std::fs::write(&config, toml).expect("write config");
-        self.nodes.push(NodeProc { name, ip, raft, admin, http, data_dir, config, stderr: dir.join("stderr.log"), child: None });
+        self.nodes.push(NodeProc { name, ip, raft, admin, http, rtsp, data_dir, config, stderr: dir.join("stderr.log"), child: None });
         i
     }
 

@@ -114,8 +114,8 @@ fn bad_arguments_are_invalid_argument_naming_the_field() {
     r.format.as_mut().unwrap().width = 5;
     expect(r, Code::InvalidArgument, "format.width");
     let mut r = stream_request("x", "239.255.212.9", 5000);
-    r.protocol = pb::Protocol::Rtsp as i32;
-    expect(r, Code::Unimplemented, "protocol");
+    r.protocol = 99;
+    expect(r, Code::InvalidArgument, "protocol");
     let mut r = stream_request("x", "239.255.212.9", 5000);
     r.destination = None;
     expect(r, Code::InvalidArgument, "destination");

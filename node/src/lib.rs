@@ -11,6 +11,7 @@ pub mod encode;
 pub mod grpc;
 pub mod http;
 pub mod reconcile;
+pub mod rtsp;
 pub mod run;
 pub mod scheduler;
 pub mod spec;

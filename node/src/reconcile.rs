@@ -12,6 +12,8 @@
 use crate::cluster::state::{ClusterState, Command, CommandResult, Protocol};
 use crate::cluster::{ClusterHandle, Proposal};
 use crate::config::FailoverConfig;
+use crate::rtsp::server::ServedChannel;
+use crate::rtsp::RtspChannels;
 use crate::spec::channel_spec;
 use headend_actors::playout::actor::{actor_name, ChannelEnv, ChannelMsg, ChannelNotice};
 use headend_actors::playout::clock::Clock;
@@ -34,6 +36,9 @@ use tokio::sync::{mpsc, watch};
 const TICK: Duration = Duration::from_millis(500);
 /// Wait before proposing again after a failed proposal.
 const RETRY: Duration = Duration::from_millis(200);
+/// How long a starting reconciler waits to catch up with the cluster before it acts on
+/// this node's own state.
+const BARRIER_WAIT: Duration = Duration::from_secs(3);
 
 /// What the reconciler works with.
 #[derive(Clone)]
@@ -49,6 +54,8 @@ pub struct Reconciler {
     /// Channels of the node's config file.
     pub local_ids: BTreeSet<String>,
     pub clock: Arc<dyn Clock>,
+    /// The RTSP server's channels, when the node runs one.
+    pub rtsp: Option<RtspChannels>,
 }
 
 /// A channel this node runs for the cluster.
@@ -75,6 +82,25 @@ struct Wanted {
 impl Reconciler {
     /// Runs until `stop` turns true, then stops the channels it started.
     pub async fn run(self, mut stop: watch::Receiver<bool>) {
+        // A restarted node's state is its own log, possibly far behind: acting on it would
+        // start channels in roles long gone. A no-op write through the leader returns once
+        // this node has applied everything committed before it (a read barrier). Without
+        // a majority it cannot; after BARRIER_WAIT the node acts on what it has (the data
+        // plane's collision check and epoch stamps still keep it off a group already sent).
+        let barrier = async {
+            loop {
+                match tokio::time::timeout(Duration::from_secs(1), self.cluster.propose(Proposal::Command(Command::Batch(Vec::new())))).await {
+                    Ok(Ok(_)) => return,
+                    _ => tokio::time::sleep(RETRY).await,
+                }
+            }
+        };
+        tokio::select! {
+            _ = stop.wait_for(|s| *s) => return,
+            r = tokio::time::timeout(BARRIER_WAIT, barrier) => if r.is_err() {
+                tracing::warn!("the cluster's latest state is not reachable (no majority?); running channels from this node's state");
+            },
+        }
         let (notices_tx, mut notices) = mpsc::unbounded_channel();
         let (proposals, proposals_rx) = mpsc::unbounded_channel();
         let proposer = tokio::spawn(propose_loop(self.cluster.clone(), proposals_rx));
@@ -87,6 +113,7 @@ impl Reconciler {
             self.reconcile(&mut running, &mut refused, &notices_tx);
             self.record(&running, &mut recording);
             self.serve_hls(&running, &mut hls);
+            self.serve_rtsp(&running);
             tokio::select! {
                 _ = stop.wait_for(|s| *s) => break,
                 r = changes.changed() => if r.is_err() { break },
@@ -222,6 +249,21 @@ impl Reconciler {
             if !serving.contains(id) && hls_cast(HlsMsg::Start { channel: id.clone(), group: out.group, port: out.port, interface: out.interface }) {
                 serving.insert(id.clone());
             }
+        }
+    }
+
+    /// Offers over RTSP the channels requested with that protocol while this node is their
+    /// main.
+    fn serve_rtsp(&self, running: &BTreeMap<String, Running>) {
+        let Some(rtsp) = &self.rtsp else { return };
+        let wanted: BTreeMap<String, ServedChannel> = running
+            .iter()
+            .filter(|(_, r)| r.protocol == Protocol::Rtsp && r.cell.get().0 == Role::Main)
+            .map(|(id, r)| (id.clone(), ServedChannel { group: r.spec.output.group, port: r.spec.output.port, interface: r.spec.output.interface }))
+            .collect();
+        let mut served = rtsp.write().unwrap_or_else(|p| p.into_inner());
+        if *served != wanted {
+            *served = wanted;
         }
     }
 

@@ -60,7 +60,16 @@ pub async fn run(config: Config, listener: TcpListener, shutdown: impl Future<Ou
             interface: c.interfaces.first().copied(),
             local_ids: ids.iter().cloned().collect(),
             clock: clock.clone(),
+            rtsp: None,
         };
+        let mut reconciler = reconciler;
+        if let Some(addr) = config.node.rtsp_listen {
+            let listener = TcpListener::bind(addr).await.map_err(|e| anyhow::anyhow!("node.rtsp_listen {addr}: cannot listen: {e}"))?;
+            let channels = crate::rtsp::RtspChannels::default();
+            tokio::spawn(crate::rtsp::serve(listener, channels.clone(), runtime.stopping()));
+            tracing::info!(rtsp = %addr, "RTSP server listening");
+            reconciler.rtsp = Some(channels);
+        }
         tokio::spawn(reconciler.run(runtime.stopping()));
     }
     tracing::info!(node = %config.node.id, http = %listener.local_addr()?, channels = ids.len(), "node started");

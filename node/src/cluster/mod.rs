@@ -22,6 +22,6 @@ pub mod types;
 
 pub use error::{ClusterError, StartError};
 pub use handle::ClusterHandle;
-pub use node::{start, ClusterRuntime};
+pub use node::{start, ClusterRuntime, Endpoints};
 pub use proposal::{Outcome, Proposal};
 pub use state::{ClusterState, Command, CommandResult};

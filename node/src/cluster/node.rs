@@ -71,9 +71,16 @@ pub async fn stopped(mut stop: watch::Receiver<bool>) {
     let _ = stop.wait_for(|s| *s).await;
 }
 
-/// Starts the cluster part of node `name` with its state under `data_dir`; `http_addr` is
-/// where its HTTP API answers (recorded with the node, for HLS URLs).
-pub async fn start(name: &str, data_dir: &Path, http_addr: &str, c: &ClusterConfig) -> Result<ClusterRuntime, StartError> {
+/// Where a node serves HTTP (HLS) and RTSP, recorded with it for delivery URLs.
+#[derive(Debug, Clone, Default)]
+pub struct Endpoints {
+    pub http: String,
+    /// Empty: the node runs no RTSP server.
+    pub rtsp: String,
+}
+
+/// Starts the cluster part of node `name` with its state under `data_dir`.
+pub async fn start(name: &str, data_dir: &Path, endpoints: &Endpoints, c: &ClusterConfig) -> Result<ClusterRuntime, StartError> {
     let tls = c.tls.as_ref().map(TlsFiles::load).transpose()?;
     let dir = data_dir.join("raft");
     let store_err = |source| StartError::Store { path: dir.clone(), source };
@@ -136,7 +143,8 @@ pub async fn start(name: &str, data_dir: &Path, http_addr: &str, c: &ClusterConf
         name: name.to_owned(),
         raft_addr: me.raft_addr.clone(),
         admin_addr: me.admin_addr.clone(),
-        http_addr: http_addr.to_owned(),
+        http_addr: endpoints.http.clone(),
+        rtsp_addr: endpoints.rtsp.clone(),
         capacity: c.capacity,
         interfaces: c.interfaces.clone(),
         lease_until_ms: 0,
@@ -307,6 +315,7 @@ mod tests {
             raft_addr: format!("{name}:1"),
             admin_addr: format!("{name}:2"),
             http_addr: format!("{name}:3"),
+            rtsp_addr: String::new(),
             capacity: 10,
             interfaces: vec![],
             lease_until_ms,

@@ -33,6 +33,9 @@ pub struct NodeRecord {
     /// `host:port` of the node's HTTP API (HLS is served there).
     #[serde(default)]
     pub http_addr: String,
+    /// `host:port` of the node's RTSP server; empty: none.
+    #[serde(default)]
+    pub rtsp_addr: String,
     /// Relative capacity for placement.
     pub capacity: u32,
     pub interfaces: Vec<Ipv4Addr>,
@@ -364,6 +367,7 @@ mod tests {
             raft_addr: "127.0.0.1:1".into(),
             admin_addr: "127.0.0.1:2".into(),
             http_addr: String::new(),
+            rtsp_addr: String::new(),
             capacity: 1,
             interfaces: vec![],
             lease_until_ms: lease,

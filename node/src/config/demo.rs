@@ -58,6 +58,7 @@ pub(super) fn demo(data_dir: &Path) -> Config {
             id: "demo".to_owned(),
             data_dir: data_dir.to_path_buf(),
             http_listen: ([127, 0, 0, 1], 8080).into(),
+            rtsp_listen: None,
             log_format: LogFormat::Text,
             sync: Default::default(),
             encode: Default::default(),

@@ -74,6 +74,10 @@ pub struct NodeConfig {
     /// HTTP API listen address. Default `127.0.0.1:8080`.
     #[serde(default = "default_http_listen")]
     pub http_listen: SocketAddr,
+    /// RTSP server listen address (channels requested with PROTOCOL_RTSP are served by
+    /// their main here); none: no RTSP.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rtsp_listen: Option<SocketAddr>,
     #[serde(default)]
     pub log_format: LogFormat,
     #[serde(default)]
@@ -364,6 +368,7 @@ impl Default for NodeConfig {
             id: default_node_id(),
             data_dir: default_data_dir(),
             http_listen: default_http_listen(),
+            rtsp_listen: None,
             log_format: LogFormat::default(),
             sync: SyncConfig::default(),
             encode: EncodeNodeConfig::default(),

@@ -109,12 +109,24 @@ impl Admin for AdminService {
                 let http = self.cluster.state().read(|s| s.nodes.get(&main).map(|n| n.http_addr.clone())).unwrap_or_default();
                 format!("http://{http}/hls/{id}/index.m3u8")
             }
+            Protocol::Rtsp => {
+                let main = roles.as_ref().and_then(|r| r.main.clone()).unwrap_or_default();
+                let rtsp = self.cluster.state().read(|s| s.nodes.get(&main).map(|n| n.rtsp_addr.clone())).unwrap_or_default();
+                if rtsp.is_empty() {
+                    return Err(ApiError::FailedPrecondition(format!(
+                        "channel {id:?} is placed on {main}, which runs no RTSP server; fix: set node.rtsp_listen on every node"
+                    ))
+                    .into());
+                }
+                format!("rtsp://{rtsp}/{id}")
+            }
             _ => format!("udp://@{group}:{port}"),
         };
         Ok(Response::new(pb::StreamDelivery {
             channel_id: id,
             protocol: match record.protocol {
                 Protocol::Hls => pb::Protocol::Hls as i32,
+                Protocol::Rtsp => pb::Protocol::Rtsp as i32,
                 _ => pb::Protocol::Multicast as i32,
             },
             group: group.to_string(),

@@ -116,11 +116,8 @@ pub fn protocol_from_proto(p: i32) -> Result<Protocol, ApiError> {
     match pb::Protocol::try_from(p) {
         Ok(pb::Protocol::Multicast) => Ok(Protocol::Multicast),
         Ok(pb::Protocol::Hls) => Ok(Protocol::Hls),
-        Ok(pb::Protocol::Rtsp) => Err(ApiError::Unimplemented {
-            field: "protocol".into(),
-            message: "RTSP delivery is not built yet; fix: use PROTOCOL_MULTICAST or PROTOCOL_HLS".into(),
-        }),
-        _ => Err(ApiError::invalid("protocol", "missing or unknown; fix: use PROTOCOL_MULTICAST or PROTOCOL_HLS")),
+        Ok(pb::Protocol::Rtsp) => Ok(Protocol::Rtsp),
+        _ => Err(ApiError::invalid("protocol", "missing or unknown; fix: use PROTOCOL_MULTICAST, PROTOCOL_HLS or PROTOCOL_RTSP")),
     }
 }
 

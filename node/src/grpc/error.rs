@@ -27,6 +27,9 @@ pub enum ApiError {
     NotHere { channel: String, node: String, admin_addr: String },
     #[error("channel {0:?} does not answer on this node (it may be restarting); fix: retry")]
     ChannelUnavailable(String),
+    /// The cluster is not set up for what was asked.
+    #[error("{0}")]
+    FailedPrecondition(String),
     #[error(transparent)]
     Cluster(#[from] ClusterError),
 }
@@ -43,7 +46,7 @@ impl ApiError {
             ApiError::InvalidArgument { .. } => Code::InvalidArgument,
             ApiError::Unimplemented { .. } => Code::Unimplemented,
             ApiError::NoChannel(_) | ApiError::NotFound(_) => Code::NotFound,
-            ApiError::NotHere { .. } => Code::FailedPrecondition,
+            ApiError::NotHere { .. } | ApiError::FailedPrecondition(_) => Code::FailedPrecondition,
             ApiError::ChannelUnavailable(_) => Code::Unavailable,
             ApiError::Cluster(e) => match e {
                 ClusterError::NoLeader | ClusterError::NotCommitted { .. } | ClusterError::Forward { .. } => Code::Unavailable,

@@ -46,11 +46,15 @@ pub fn admin_token(c: &ClusterConfig) -> Result<Option<String>, StartError> {
 /// `[node.cluster]`; `None` for a standalone node.
 pub async fn start(config: &Config) -> Result<Option<ClusterRuntime>, StartError> {
     let Some(c) = &config.node.cluster else { return Ok(None) };
+    let endpoints = crate::cluster::Endpoints {
+        http: config.node.http_listen.to_string(),
+        rtsp: config.node.rtsp_listen.map(|a| a.to_string()).unwrap_or_default(),
+    };
     let token = admin_token(c)?;
     let admin_listener = tokio::net::TcpListener::bind(c.admin_listen)
         .await
         .map_err(|source| StartError::Bind { field: "node.cluster.admin_listen", addr: c.admin_listen, source })?;
-    let runtime = crate::cluster::start(&config.node.id, &config.node.data_dir, &config.node.http_listen.to_string(), c).await?;
+    let runtime = crate::cluster::start(&config.node.id, &config.node.data_dir, &endpoints, c).await?;
     let auth = AdminAuth::new(token, runtime.tls.is_some());
     if !auth.required() {
         tracing::warn!("the admin API is not authenticated: set [node.cluster.tls] or an admin token");

@@ -156,9 +156,9 @@ mod tests {
         assert_eq!(field_of(record(&request("x", "nope", 3_000_000), &s, d).unwrap_err()), "destination.group");
         assert_eq!(field_of(record(&request("x", "239.255.1.1", 10), &s, d).unwrap_err()), "format.video_bitrate");
         assert_eq!(field_of(record(&request("--", "239.255.1.1", 3_000_000), &s, d).unwrap_err()), "name");
-        let mut rtsp = request("x", "239.255.1.1", 3_000_000);
-        rtsp.protocol = pb::Protocol::Rtsp as i32;
-        assert_eq!(field_of(record(&rtsp, &s, d).unwrap_err()), "protocol");
+        let mut unknown = request("x", "239.255.1.1", 3_000_000);
+        unknown.protocol = 99;
+        assert_eq!(field_of(record(&unknown, &s, d).unwrap_err()), "protocol");
         let mut no_codec = request("x", "239.255.1.1", 3_000_000);
         no_codec.format.as_mut().unwrap().audio_codec = 0;
         assert_eq!(field_of(record(&no_codec, &s, d).unwrap_err()), "format.audio_codec");

@@ -1,7 +1,11 @@
-//! HLS delivery of a replicated channel: `RequestStream` with PROTOCOL_HLS answers the
-//! playlist URL on the channel's main; the playlist slides, its segments start with
-//! PAT+PMT, are TR 101 290 clean alone and continuous one after the other, and ffprobe
-//! plays the playlist over HTTP. After kill -9 of the main, the new main serves it.
+//! HLS and RTSP delivery of replicated channels.
+//!
+//! * HLS: `RequestStream` with PROTOCOL_HLS answers the playlist URL on the channel's
+//!   main; the playlist slides, its segments start with PAT+PMT, are TR 101 290 clean
+//!   alone and continuous one after the other, and ffprobe plays the playlist over HTTP.
+//!   After kill -9 of the main, the new main serves it.
+//! * RTSP: PROTOCOL_RTSP answers `rtsp://<main>/<channel>`; ffprobe plays it over TCP
+//!   (interleaved) and over RTP/UDP, and a bad request gets an RTSP error.
 
 use headend_actors::ts::analyzer::{analyze_bytes, AnalyzerConfig};
 use headend_cluster_tests::cluster::{stream_request, ClusterBuilder, TestCluster};
@@ -42,10 +46,7 @@ fn node_of(c: &TestCluster, name: &str) -> usize {
 
 #[test]
 fn a_channel_requested_as_hls_is_served_by_its_main_and_follows_a_failover() {
-    let media = tempfile::tempdir().unwrap();
-    for p in [&items().alpha, &items().bravo] {
-        std::fs::copy(p, media.path().join(p.file_name().unwrap())).unwrap();
-    }
+    let media = media();
     let mut c = ClusterBuilder::new(2).start();
     let leader = c.wait_leader(&[0, 1], CONVERGE);
     let mut req = stream_request("Web Radio", "239.255.215.1", 5501);
@@ -100,4 +101,58 @@ fn a_channel_requested_as_hls_is_served_by_its_main_and_follows_a_failover() {
     assert!(!after.is_empty());
     let status = http_get(c.nodes[backup].http, &format!("/channels/{}/status", d.channel_id)).unwrap().json();
     assert_eq!((status["on_air"].as_bool(), status["takeovers"].as_u64(), status["role"].as_str()), (Some(true), Some(1), Some("main")), "{status}");
+}
+
+/// Copies the test items into a fresh folder (the channel's media, shared by the nodes).
+fn media() -> tempfile::TempDir {
+    let media = tempfile::tempdir().unwrap();
+    for p in [&items().alpha, &items().bravo] {
+        std::fs::copy(p, media.path().join(p.file_name().unwrap())).unwrap();
+    }
+    media
+}
+
+fn ffprobe_codecs(args: &[&str], url: &str) -> String {
+    let probe = std::process::Command::new("timeout")
+        .arg("20")
+        .arg("ffprobe")
+        .args(["-v", "error"])
+        .args(args)
+        .args(["-show_entries", "stream=codec_name", "-of", "csv=p=0"])
+        .arg(url)
+        .output()
+        .expect("ffprobe runs");
+    format!("{}{}", String::from_utf8_lossy(&probe.stdout), String::from_utf8_lossy(&probe.stderr))
+}
+
+#[test]
+fn a_channel_requested_as_rtsp_plays_over_tcp_and_udp() {
+    let media = media();
+    let c = ClusterBuilder::new(2).start();
+    let leader = c.wait_leader(&[0, 1], CONVERGE);
+    let mut req = stream_request("Rtsp News", "239.255.215.2", 5502);
+    req.protocol = pb::Protocol::Rtsp as i32;
+    req.media_folder = media.path().display().to_string();
+    let d = c.block_on(c.admin(leader).request_stream(req)).expect("request stream").into_inner();
+    let main = node_of(&c, &d.main_node);
+    assert_eq!(d.protocol, pb::Protocol::Rtsp as i32);
+    assert_eq!(d.url, format!("rtsp://{}/{}", c.nodes[main].rtsp, d.channel_id));
+    wait_for(CONVERGE, "the channel on air on its main", || {
+        let s = http_get(c.nodes[main].http, &format!("/channels/{}/now", d.channel_id)).ok()?;
+        (s.status == 200).then_some(())
+    });
+    for transport in ["tcp", "udp"] {
+        let out = ffprobe_codecs(&["-rtsp_transport", transport], &d.url);
+        assert!(out.contains("h264") && out.contains("aac"), "ffprobe over RTSP/{transport}: {out}");
+    }
+    // A channel this node does not serve, and a request that is not RTSP.
+    let other = format!("rtsp://{}/no-such-channel", c.nodes[main].rtsp);
+    let out = ffprobe_codecs(&["-rtsp_transport", "tcp"], &other);
+    assert!(out.contains("404"), "{out}");
+    let mut s = std::net::TcpStream::connect(c.nodes[main].rtsp).unwrap();
+    use std::io::{Read, Write};
+    s.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    let mut answer = String::new();
+    let _ = s.read_to_string(&mut answer);
+    assert!(answer.starts_with("RTSP/1.0 400"), "{answer}");
 }
