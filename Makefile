@@ -6,7 +6,7 @@ export CARGO_TARGET_DIR ?= $(HOME)/.cache/headend-target
 CARGO ?= cargo
 DEPS_STAMP := $(CARGO_TARGET_DIR)/.deps-ok
 
-.PHONY: deps demo test test-fast lint bench clean
+.PHONY: deps demo test test-fast lint bench clean chaos
 
 $(DEPS_STAMP): deploy/install-deps.sh
 	./deploy/install-deps.sh
@@ -24,6 +24,12 @@ test: deps
 	# The process tests run the binary this build made (building it again for one package
 	# alone would resolve features differently and recompile the stack).
 	HEADEND_BIN=$(CARGO_TARGET_DIR)/debug/headend $(CARGO) test --workspace -- --test-threads=2
+
+## Chaos tests: nodes in network namespaces, link cuts, Raft partitions, loss and delay
+## (root, iproute2, nftables; every scenario, the slow ones included).
+chaos: deps
+	$(CARGO) build -p headend-node --bin headend
+	HEADEND_BIN=$(CARGO_TARGET_DIR)/debug/headend $(CARGO) test -p headend-cluster-tests --test chaos -- --include-ignored --test-threads=1
 
 lint: deps
 	$(CARGO) clippy --workspace --all-targets -- -D warnings

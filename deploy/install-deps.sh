@@ -12,6 +12,8 @@ PACKAGES=(
   protobuf-compiler libprotobuf-dev
   # runtime, tests and benchmarks: ffprobe/ffmpeg CLI, Chromium, multicat, iproute2
   fonts-dejavu-core ffmpeg chromium chromium-headless-shell multicat rclone iproute2 procps
+  # chaos tests (cluster-tests/tests/chaos.rs): nft cuts a node's Raft links in its namespace
+  nftables
 )
 
 # --- s3s-fs: the S3-compatible server the sync tests start (actors/tests/sync_s3.rs) ---

@@ -13,6 +13,8 @@
 //! Tests use loopback only and the multicast groups 239.255.210.x.
 
 pub mod cluster;
+pub mod netcluster;
+pub mod netns;
 
 use std::fmt::Write as _;
 use std::io::{Read, Write};
