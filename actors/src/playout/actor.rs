@@ -380,6 +380,13 @@ impl ChannelState {
                 self.status.shadow = None;
                 self.notify(ChannelNotice::TookOver { channel: id.clone(), epoch });
             }
+            PacerEvent::Yielded { source, k } => {
+                tracing::warn!(channel = %id, packet = k, source = %source, "another source sends this channel's stream (it took over): stopped sending");
+                self.status.on_air = false;
+                self.status.fenced += 1;
+                let epoch = self.role().1;
+                self.notify(ChannelNotice::Fenced { channel: id.clone(), epoch });
+            }
             PacerEvent::Fenced { by, k } => {
                 tracing::warn!(channel = %id, packet = k, epoch = by.epoch, node = by.node, "another source outranks this main on the group: stopped sending");
                 self.status.on_air = false;

@@ -13,7 +13,8 @@
 
 use super::role::{Role, Stamp};
 use crate::ts::TsPacket;
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
+use std::net::SocketAddr;
 use std::hash::{Hash, Hasher};
 use std::time::Duration;
 
@@ -56,6 +57,10 @@ pub enum Decision {
     Fence { by: Stamp },
     /// Stop sending: this node is no longer main.
     StandDown,
+    /// Stop sending: `source` sends this very stream and this node knows no stamp of it
+    /// that it outranks, so `source` took over (e.g. while this node was cut off) and
+    /// its stamp has not arrived yet.
+    Yield { source: SocketAddr },
 }
 
 struct Computed {
@@ -79,6 +84,15 @@ pub struct GroupWatch {
     /// Heard datagrams with content that matched nothing computed here (the shadow is
     /// not in step with the main).
     unmatched: u64,
+    /// Content hashes of the datagrams this node sent lately (as main).
+    sent: VecDeque<u64>,
+    /// The best stamp heard from each source.
+    stamps: HashMap<SocketAddr, Stamp>,
+    /// A source heard sending this node's own stream, with no stamp known at the time.
+    echo: Option<SocketAddr>,
+    /// Recent content heard from sources without a known stamp (a new main ahead of
+    /// this one sends a datagram before this node does).
+    unknown: VecDeque<(u64, SocketAddr)>,
 }
 
 impl std::fmt::Debug for GroupWatch {
@@ -92,6 +106,7 @@ impl std::fmt::Debug for GroupWatch {
 }
 
 const HEARD_KEPT: usize = 512;
+const UNKNOWN_KEPT: usize = 64;
 
 /// Identity of a datagram's content for matching: a hash of its packets other than
 /// null and adaptation-only packets (those carry stamps or nothing that identifies a
@@ -119,6 +134,29 @@ impl GroupWatch {
             heard: VecDeque::with_capacity(HEARD_KEPT),
             matched: None,
             unmatched: 0,
+            sent: VecDeque::with_capacity(keep_datagrams),
+            stamps: HashMap::new(),
+            echo: None,
+            unknown: VecDeque::with_capacity(UNKNOWN_KEPT),
+        }
+    }
+
+    /// Before a main sends `packets`: whether a source without a known stamp already
+    /// sent them (it is ahead of this node with the same stream: it took over).
+    pub fn before_send(&mut self, packets: &[TsPacket]) {
+        let Some(h) = content_hash(packets) else { return };
+        if self.echo.is_none() {
+            self.echo = self.unknown.iter().find(|(u, src)| *u == h && !self.stamps.contains_key(src)).map(|(_, src)| *src);
+        }
+    }
+
+    /// A datagram this node sent (as main).
+    pub fn sent(&mut self, packets: &[TsPacket]) {
+        if let Some(h) = content_hash(packets) {
+            if self.sent.len() == self.keep_datagrams {
+                self.sent.pop_front();
+            }
+            self.sent.push_back(h);
         }
     }
 
@@ -141,14 +179,30 @@ impl GroupWatch {
     }
 
     /// A datagram heard on the group from another source at `now_ns`.
-    pub fn heard(&mut self, now_ns: u64, packets: &[TsPacket]) {
+    pub fn heard(&mut self, now_ns: u64, from: SocketAddr, packets: &[TsPacket]) {
         self.last_heard_ns = Some(now_ns);
         for stamp in packets.iter().filter_map(|p| p.private_data()).filter_map(Stamp::from_bytes) {
-            if stamp.node != self.settings.node && self.best_foreign.is_none_or(|b| stamp.outranks(b)) {
+            if stamp.node == self.settings.node {
+                continue;
+            }
+            if self.best_foreign.is_none_or(|b| stamp.outranks(b)) {
                 self.best_foreign = Some(stamp);
+            }
+            let known = self.stamps.entry(from).or_insert(stamp);
+            if stamp.outranks(*known) {
+                *known = stamp;
             }
         }
         let Some(h) = content_hash(packets) else { return };
+        if !self.stamps.contains_key(&from) {
+            if self.echo.is_none() && self.sent.contains(&h) {
+                self.echo = Some(from);
+            }
+            if self.unknown.len() == UNKNOWN_KEPT {
+                self.unknown.pop_front();
+            }
+            self.unknown.push_back((h, from));
+        }
         match self.computed.iter().rev().find(|c| c.hash == Some(h)) {
             Some(c) => self.matched = Some(self.matched.map_or(c.k, |m| m.max(c.k))),
             None => {
@@ -197,7 +251,12 @@ impl GroupWatch {
         match (sending, role) {
             (true, Role::Main) => match outranked {
                 Some(by) => Decision::Fence { by },
-                None => Decision::Stay,
+                // A source sending this very stream: unless its stamp is known and lower,
+                // it took over from this node.
+                None => match self.echo {
+                    Some(source) if self.stamps.get(&source).is_none_or(|s| s.outranks(me)) => Decision::Yield { source },
+                    _ => Decision::Stay,
+                },
             },
             (true, Role::Backup) => Decision::StandDown,
             (false, Role::Backup) => {
@@ -233,6 +292,14 @@ impl GroupWatch {
         self.last_heard_ns = None;
         self.started_ns = now_ns;
         self.heard.clear();
+        self.echo = None;
+    }
+
+    /// Forgets what was sent (after standing down: a later echo is somebody else's).
+    pub fn reset_sent(&mut self) {
+        self.sent.clear();
+        self.unknown.clear();
+        self.echo = None;
     }
 }
 
@@ -243,6 +310,8 @@ mod tests {
     use crate::ts::{Pcr, Pid};
 
     const MS: u64 = 1_000_000;
+    const MAIN: SocketAddr = SocketAddr::V4(std::net::SocketAddrV4::new(std::net::Ipv4Addr::new(127, 0, 0, 1), 40000));
+    const OTHER: SocketAddr = SocketAddr::V4(std::net::SocketAddrV4::new(std::net::Ipv4Addr::new(127, 0, 0, 3), 40000));
 
     fn settings() -> FailoverSettings {
         FailoverSettings::new(node_tag("backup"))
@@ -274,8 +343,8 @@ mod tests {
         for i in 0..10u64 {
             let t = i * 4 * MS;
             w.computed(i * 7, datagram(i * 7));
-            w.heard(t, &datagram(i * 7));
-            w.heard(t, &stamped(1, "main"));
+            w.heard(t, MAIN, &datagram(i * 7));
+            w.heard(t, MAIN, &stamped(1, "main"));
             assert_eq!(w.decide(t, false, Role::Backup, 1), Decision::Stay);
         }
         assert_eq!(w.matched(), Some(63));
@@ -293,8 +362,8 @@ mod tests {
     #[test]
     fn matching_works_when_the_main_is_heard_before_the_backup_computes() {
         let mut w = GroupWatch::new(settings(), 0, 100);
-        w.heard(0, &datagram(0));
-        w.heard(0, &datagram(7));
+        w.heard(0, MAIN, &datagram(0));
+        w.heard(0, MAIN, &datagram(7));
         assert_eq!(w.matched(), None);
         w.computed(0, datagram(0));
         w.computed(7, datagram(7));
@@ -306,7 +375,7 @@ mod tests {
         let mut w = GroupWatch::new(settings(), 0, 100);
         let nulls = vec![TsPacket::null(); 7];
         w.computed(0, nulls.clone());
-        w.heard(0, &nulls);
+        w.heard(0, MAIN, &nulls);
         assert_eq!(w.matched(), None);
         assert!(w.heard_any());
     }
@@ -321,20 +390,20 @@ mod tests {
     #[test]
     fn a_takeover_outbids_every_epoch_heard() {
         let mut w = GroupWatch::new(settings(), 0, 10);
-        w.heard(0, &stamped(9, "other"));
+        w.heard(0, OTHER, &stamped(9, "other"));
         assert_eq!(w.decide(100 * MS, false, Role::Backup, 3), Decision::TakeOver { epoch: 10, resend_after: None });
     }
 
     #[test]
     fn a_main_is_fenced_only_by_a_higher_rank() {
         let mut w = GroupWatch::new(settings(), 0, 10);
-        w.heard(0, &stamped(1, "old-main"));
+        w.heard(0, MAIN, &stamped(1, "old-main"));
         assert_eq!(w.decide(0, true, Role::Main, 2), Decision::Stay);
-        w.heard(MS, &stamped(3, "new-main"));
+        w.heard(MS, OTHER, &stamped(3, "new-main"));
         assert_eq!(w.decide(MS, true, Role::Main, 2), Decision::Fence { by: Stamp { epoch: 3, node: node_tag("new-main") } });
         // Its own stamps never fence it.
         let mut own = GroupWatch::new(settings(), 0, 10);
-        own.heard(0, &stamped(7, "backup"));
+        own.heard(0, OTHER, &stamped(7, "backup"));
         assert_eq!(own.decide(0, true, Role::Main, 2), Decision::Stay);
     }
 
@@ -343,21 +412,55 @@ mod tests {
         let mut w = GroupWatch::new(settings(), 0, 100);
         for i in 0..5u64 {
             w.computed(i * 7, datagram(i * 7));
-            w.heard(i * MS, &datagram(i * 7));
-            w.heard(i * MS, &stamped(1, "old-main"));
+            w.heard(i * MS, MAIN, &datagram(i * 7));
+            w.heard(i * MS, MAIN, &stamped(1, "old-main"));
         }
         // Raft says main at epoch 2, but the old main is still heard: wait in shadow.
         assert_eq!(w.decide(10 * MS, false, Role::Main, 2), Decision::Stay);
         // Silent: take over at Raft's epoch, re-sending what the old main did not send.
         assert_eq!(w.decide(54 * MS, false, Role::Main, 2), Decision::TakeOver { epoch: 2, resend_after: Some(28) });
         // Never over a source that outranks it.
-        w.heard(60 * MS, &stamped(3, "other"));
+        w.heard(60 * MS, OTHER, &stamped(3, "other"));
         assert_eq!(w.decide(200 * MS, false, Role::Main, 2), Decision::Stay);
         // Nothing heard at all: at once.
         let fresh = GroupWatch::new(settings(), 0, 10);
         assert_eq!(fresh.decide(0, false, Role::Main, 2), Decision::TakeOver { epoch: 2, resend_after: None });
         // Sending, but no longer main: stand down.
         assert_eq!(fresh.decide(0, true, Role::Backup, 2), Decision::StandDown);
+    }
+
+    #[test]
+    fn a_main_yields_to_an_unknown_source_sending_its_stream_but_not_to_one_it_outranks() {
+        // The old main comes back after its link was cut: the new main's stream arrives
+        // before any of its stamps.
+        let mut old = GroupWatch::new(settings(), 0, 100);
+        for i in 0..5u64 {
+            old.sent(&datagram(i * 7));
+        }
+        old.heard(MS, OTHER, &datagram(21));
+        assert_eq!(old.decide(MS, true, Role::Main, 1), Decision::Yield { source: OTHER });
+        // The new main hears the old one sending the same stream, but knows its stamp
+        // (it was its backup): it stays.
+        let mut new = GroupWatch::new(settings(), 0, 100);
+        new.heard(0, MAIN, &stamped(1, "old-main"));
+        for i in 0..5u64 {
+            new.sent(&datagram(i * 7));
+        }
+        new.heard(MS, MAIN, &datagram(21));
+        assert_eq!(new.decide(MS, true, Role::Main, 2), Decision::Stay);
+        // A new main ahead of this one: its datagram arrives before this node sends the
+        // same one, which is then not sent.
+        let mut behind = GroupWatch::new(settings(), 0, 100);
+        behind.sent(&datagram(0));
+        behind.heard(MS, OTHER, &datagram(7));
+        assert_eq!(behind.decide(MS, true, Role::Main, 1), Decision::Stay);
+        behind.before_send(&datagram(7));
+        assert_eq!(behind.decide(MS, true, Role::Main, 1), Decision::Yield { source: OTHER });
+        // Another stream (different content) on the group is not an echo.
+        let mut other = GroupWatch::new(settings(), 0, 100);
+        other.sent(&datagram(0));
+        other.heard(MS, OTHER, &datagram(700));
+        assert_eq!(other.decide(MS, true, Role::Main, 1), Decision::Stay);
     }
 
     #[test]

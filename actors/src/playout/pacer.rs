@@ -61,6 +61,9 @@ pub enum PacerEvent {
     TookOver { k: u64, epoch: u64, resent: u64 },
     /// This main heard a source that outranks it and stopped sending.
     Fenced { by: Stamp, k: u64 },
+    /// This main heard another source send its very stream (one that took over while
+    /// this node was cut off, before its stamp arrived) and stopped sending.
+    Yielded { source: String, k: u64 },
     Mux(MuxEvent),
     /// The pacer fell behind by more than [`MAX_LATENESS`] and skipped `packets`.
     SkippedAhead { packets: u64 },
@@ -242,6 +245,8 @@ fn run(
                 g.listen(now);
                 if !sending {
                     g.watch.computed(k, datagram.clone());
+                } else {
+                    g.watch.before_send(&datagram);
                 }
                 match g.watch.decide(now, sending, cell_role, epoch) {
                     Decision::Stay => {}
@@ -268,11 +273,19 @@ fn run(
                     Decision::Fence { by } => {
                         role.cell.set(Role::Backup, by.epoch);
                         (sending, send_current) = (false, false);
+                        g.watch.reset_sent();
                         events(PacerEvent::Fenced { by, k });
                     }
                     Decision::StandDown => {
                         (sending, send_current) = (false, false);
+                        g.watch.reset_sent();
                         events(PacerEvent::Shadow { k });
+                    }
+                    Decision::Yield { source } => {
+                        role.cell.set(Role::Backup, epoch);
+                        (sending, send_current) = (false, false);
+                        g.watch.reset_sent();
+                        events(PacerEvent::Yielded { source: source.to_string(), k });
                     }
                 }
             }
@@ -280,6 +293,9 @@ fn run(
         if send_current {
             send(&datagram, k, &mut sender, epoch);
             sent += 1;
+            if let Some(g) = &mut group {
+                g.watch.sent(&datagram);
+            }
         }
         computed += 1;
         for e in mux.drain_events() {
@@ -365,7 +381,7 @@ impl GroupListener {
                 b.copy_from_slice(c);
                 TsPacket(b)
             }));
-            self.watch.heard(now_ns, &self.packets);
+            self.watch.heard(now_ns, from, &self.packets);
             self.last_heard_ns = now_ns;
         }
     }
