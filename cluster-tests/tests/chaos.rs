@@ -522,7 +522,7 @@ fn chaos_netem_on_the_raft_links_then_kill_9_of_the_main() {
 
 #[test]
 #[ignore = "chaos: a 3-node cluster in namespaces (make chaos)"]
-fn chaos_netem_at_default_raft_timings_keeps_one_source_and_a_leader() {
+fn chaos_netem_at_default_raft_timings_keeps_the_stream_and_names_the_fix() {
     let media = media();
     let t0 = Instant::now();
     // The node defaults: heartbeat 40 ms, elections 100..200 ms (lease 1 s as the harness).
@@ -548,9 +548,13 @@ fn chaos_netem_at_default_raft_timings_keeps_one_source_and_a_leader() {
     );
     assert_eq!(runs.len(), 1, "the main changed (or two sent) with only Raft degraded: runs {runs:?}");
     assert!(report.p1_errors.is_empty(), "P1 errors: {:?}", report.p1_errors.iter().take(5).collect::<Vec<_>>());
-    // Raft still has a leader and takes a write.
-    let leader = c.wait_leader(&all(&c), CONVERGE);
-    c.request_stream(leader, p.req.clone()).expect("a write under netem");
+    // openraft 0.9 gives every AppendEntries `heartbeat_ms` (40 ms here): with 50 ms
+    // each way nothing commits (the LAN defaults trade this for a new leader in 0.4 s).
+    // The stream does not depend on Raft; the operator is told what to change.
+    let hint = wait_for(CONVERGE, "the heartbeat hint in a node's log", || {
+        (0..3).map(|i| c.log(i)).find(|l| l.contains("fix: a link slower than the LAN needs heartbeat_ms above its round trip"))
+    });
+    assert!(hint.contains("Raft RPCs to this peer do not come back within node.cluster.heartbeat_ms"));
 }
 
 #[test]
@@ -605,21 +609,28 @@ fn chaos_the_backups_disk_full_then_kill_9_of_the_main() {
     let p = place(&c, "Chaos Disk", "239.255.214.18", 5618, media.path());
     let capture = c.net.capture(p.group, p.port);
     capture_more(&capture, 300);
-    let filled = c.fill_disk(p.backup);
-    eprintln!("the backup n{}'s disk is full ({filled} bytes of filler)", p.backup + 1);
-    // A full disk does not disturb the backup's shadow: it still follows the main.
-    capture_more(&capture, 500);
-    let s = c.channel_status(p.backup, &p.id).unwrap_or_else(|| panic!("the backup answers its status with a full disk:\n{}", c.log(p.backup)));
-    assert_eq!(s["shadow"]["hearing"], true, "the backup stopped following the main: {s}");
-    let rev = witness_write(&c, other_than(&c, &[p.main, p.backup]), &p);
+    let sick = p.backup;
+    let filled = c.fill_disk(sick);
+    eprintln!("the backup n{}'s disk is full ({filled} bytes of filler)", sick + 1);
+    // The sick backup's Raft core stops at its first log write: the node stops the
+    // cluster's channels there, its lease lapses (error replies renew nothing) and Raft
+    // names a healthy backup, which follows the main.
+    let healthy_reader = other_than(&c, &[p.main, sick]);
+    let r = wait_for(CONVERGE, "Raft to name a healthy backup", || {
+        roles(&c, healthy_reader, &p.id).filter(|r| !r.backup.is_empty() && r.backup != c.nodes[sick].name && r.main == c.nodes[p.main].name)
+    });
+    let backup = c.index_of(&r.backup);
+    wait_for(CONVERGE, "the sick node off the group", || not_sending(&c, sick, &p.id));
+    wait_for(CONVERGE, "the new backup in step", || {
+        c.channel_status(backup, &p.id).filter(|s| s["shadow"]["hearing"] == true && !s["shadow"]["matched"].is_null())
+    });
+    let p = Placed { backup, third: other_than(&c, &[p.main, backup, sick]), ..p };
+    let rev = witness_write(&c, other_than(&c, &[p.main, sick]), &p);
     c.kill(p.main);
     wait_takeover(&c, &p, p.third);
-    // Long enough for the new main to extend (and store) its schedule on the full disk.
-    capture_more(&capture, 4000);
-    // The backup with a full disk takes over; if it then fails as main, a further
-    // failover may follow, one source at a time.
-    let gap = check_switches(&c, "the backup's disk full", &capture.finish(), p.main, p.backup, true, 0);
-    let healthy: Vec<usize> = all(&c).into_iter().filter(|i| c.running(*i) && *i != p.backup).collect();
+    capture_more(&capture, 1000);
+    let gap = check_switch(&c, "the backup's disk full", &capture.finish(), p.main, p.backup);
+    let healthy: Vec<usize> = all(&c).into_iter().filter(|i| c.running(*i) && *i != sick).collect();
     check_witness_on(&c, &p, rev, &healthy);
     assert!(gap < GAP_BOUND, "receiver gap {gap:?}");
     eprintln!("backup's disk full + kill -9 of the main: receiver gap {gap:?}, scenario {:?}", t0.elapsed());

@@ -109,6 +109,7 @@ impl Reconciler {
         let mut refused: BTreeSet<String> = BTreeSet::new();
         let mut recording: BTreeSet<String> = BTreeSet::new();
         let mut hls: BTreeSet<String> = BTreeSet::new();
+        let mut metrics = self.cluster.raft().metrics();
         loop {
             self.reconcile(&mut running, &mut refused, &notices_tx);
             self.record(&running, &mut recording);
@@ -119,6 +120,19 @@ impl Reconciler {
                 r = changes.changed() => if r.is_err() { break },
                 Some(n) = notices.recv() => self.on_notice(n, &running, &proposals),
                 _ = tokio::time::sleep(TICK) => {}
+                r = metrics.changed() => {
+                    if r.is_err() {
+                        break; // Raft shut down: the node is stopping.
+                    }
+                    let failed = metrics.borrow().running_state.clone().err();
+                    if let Some(e) = failed {
+                        // This node can no longer learn or record roles: it must not keep a
+                        // group (its lease lapses, the scheduler moves its roles, and the
+                        // backups take over the groups it falls silent on).
+                        tracing::error!(error = %e, "the Raft core of this node stopped; stopping the cluster's channels here (fix the cause, e.g. a full disk, and restart the node)");
+                        break;
+                    }
+                }
             }
         }
         proposer.abort();

@@ -84,7 +84,7 @@ impl RaftNetworkFactory<TypeConfig> for Network {
     async fn new_client(&mut self, target: NodeId, node: &ClusterNode) -> PeerConnection {
         let client = channel(&node.raft_addr, self.tls.as_ref()).map(ClusterClient::new).map_err(|e| e.to_string());
         let retry = self.retry.unwrap_or(DEFAULT_RETRY);
-        PeerConnection { target, node: node.clone(), client, acks: self.acks.clone(), retry }
+        PeerConnection { target, node: node.clone(), client, acks: self.acks.clone(), retry, cut: Default::default() }
     }
 }
 
@@ -96,6 +96,36 @@ pub struct PeerConnection {
     client: Result<ClusterClient<Channel>, String>,
     acks: PeerAcks,
     retry: Duration,
+    /// RPCs to this peer cut by their deadline (openraft gives every AppendEntries
+    /// `heartbeat_ms`), for the operator hint in [`RpcDeadline`].
+    cut: Arc<std::sync::atomic::AtomicU64>,
+}
+
+/// Counts an RPC that was dropped before it finished (its deadline passed) and, every
+/// [`CUT_HINT_EVERY`] of them, tells the operator what to change: with openraft 0.9 an
+/// AppendEntries must come back within `heartbeat_ms`, so a link whose round trip is
+/// longer commits nothing.
+struct RpcDeadline {
+    cut: Arc<std::sync::atomic::AtomicU64>,
+    peer: String,
+    ttl: Duration,
+    done: bool,
+}
+
+const CUT_HINT_EVERY: u64 = 50;
+
+impl Drop for RpcDeadline {
+    fn drop(&mut self) {
+        if self.done {
+            return;
+        }
+        let n = self.cut.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+        if n % CUT_HINT_EVERY == 1 {
+            tracing::warn!(peer = %self.peer, deadline = ?self.ttl, cut = n,
+                "Raft RPCs to this peer do not come back within node.cluster.heartbeat_ms; nothing commits while the round trip is longer; \
+                 fix: a link slower than the LAN needs heartbeat_ms above its round trip (e.g. 150 for 50 ms each way) and election timeouts of 4x..8x that");
+        }
+    }
 }
 
 /// An error a peer connection reports as openraft's network errors.
@@ -127,7 +157,11 @@ impl PeerConnection {
                 Rpc::Snapshot => client.install_snapshot(payload).await,
             }
         };
-        let reply = match tokio::time::timeout(option.hard_ttl(), call).await {
+        let mut deadline = RpcDeadline { cut: self.cut.clone(), peer: who.to_string(), ttl: option.hard_ttl(), done: false };
+        let reply = tokio::time::timeout(option.hard_ttl(), call).await;
+        deadline.done = reply.is_ok();
+        drop(deadline);
+        let reply = match reply {
             Err(_) => {
                 let e = PeerError(format!("{who}: no answer within {:?}", option.hard_ttl()));
                 return Err(RPCError::Unreachable(Unreachable::new(&e)));
@@ -141,9 +175,13 @@ impl PeerConnection {
             }
             Ok(Ok(r)) => r.into_inner(),
         };
-        self.acks.record(self.target);
         let result: Result<Resp, RaftError<NodeId, E>> =
             serde_json::from_slice(&reply.json).map_err(|e| RPCError::Network(NetworkError::new(&e)))?;
+        // Only a working peer renews its lease: one whose Raft core quit (e.g. its disk is
+        // full) still answers, with an error, and must be treated as gone.
+        if result.is_ok() {
+            self.acks.record(self.target);
+        }
         result.map_err(|e| RPCError::RemoteError(RemoteError::new_with_node(self.target, self.node.clone(), e)))
     }
 }
