@@ -709,6 +709,23 @@ pub fn meta_of(item: &Path) -> Meta {
         .unwrap_or_else(|| panic!("not a test item: {}", item.display()))
 }
 
+/// A fresh folder with copies of the Alpha and Bravo items and their sidecars: a
+/// channel's media folder shared by every node of a test cluster (as a network share
+/// would be).
+pub fn shared_media() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let it = items();
+    for p in [&it.alpha, &it.bravo] {
+        let name = p.file_name().expect("item name");
+        std::fs::copy(p, dir.path().join(name)).expect("copy item");
+        let sidecar = format!("{}.json", p.display());
+        if Path::new(&sidecar).is_file() {
+            std::fs::copy(&sidecar, dir.path().join(format!("{}.json", name.to_string_lossy()))).expect("copy sidecar");
+        }
+    }
+    dir
+}
+
 /// The items, generated with the FFmpeg libraries on first use and cached in
 /// `<target>/tmp/headend-cluster-tests/items-v<N>` across runs (generated into a private
 /// directory and renamed into place, so concurrent test binaries never see half an item).

@@ -18,7 +18,7 @@
 use headend_cluster_tests::cluster::stream_request;
 use headend_cluster_tests::netcluster::{NetCluster, NetClusterBuilder};
 use headend_cluster_tests::netns::{clean_leftovers, in_netns, Net, NS_PREFIX};
-use headend_cluster_tests::{items, wait_for, Capture, Datagram};
+use headend_cluster_tests::{items, shared_media, wait_for, Capture, Datagram};
 use headend_actors::playout::capture::ts_bytes;
 use headend_actors::ts::analyzer::{analyze_bytes, AnalyzerConfig};
 use headend_proto::admin as pb;
@@ -170,20 +170,6 @@ fn namespaces_left_by_a_dead_run_are_deleted_and_a_net_cleans_up_after_itself() 
 // ---------------------------------------------------------------------------------------
 // Failover scenarios (`make chaos`)
 
-/// A folder with the test items, shared by every node (as a network share would be).
-fn media() -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    let it = items();
-    for p in [&it.alpha, &it.bravo] {
-        let name = p.file_name().unwrap();
-        std::fs::copy(p, dir.path().join(name)).unwrap();
-        let sidecar = format!("{}.json", p.display());
-        if std::path::Path::new(&sidecar).is_file() {
-            std::fs::copy(&sidecar, dir.path().join(format!("{}.json", name.to_string_lossy()))).unwrap();
-        }
-    }
-    dir
-}
 
 struct Placed {
     id: String,
@@ -374,7 +360,7 @@ fn wait_takeover(c: &NetCluster, p: &Placed, reader: usize) -> u64 {
 #[test]
 #[ignore = "chaos: a 3-node cluster in namespaces (make chaos)"]
 fn chaos_kill_9_of_the_main() {
-    let media = media();
+    let media = shared_media();
     let t0 = Instant::now();
     let mut c = NetClusterBuilder::new(3).start();
     let p = place(&c, "Chaos Kill", "239.255.214.11", 5611, media.path());
@@ -393,7 +379,7 @@ fn chaos_kill_9_of_the_main() {
 #[test]
 #[ignore = "chaos: a 3-node cluster in namespaces (make chaos)"]
 fn chaos_sigstop_of_the_main_then_sigcont() {
-    let media = media();
+    let media = shared_media();
     let t0 = Instant::now();
     let c = NetClusterBuilder::new(3).start();
     let p = place(&c, "Chaos Stop", "239.255.214.12", 5612, media.path());
@@ -416,7 +402,7 @@ fn chaos_sigstop_of_the_main_then_sigcont() {
 #[test]
 #[ignore = "chaos: a 3-node cluster in namespaces (make chaos)"]
 fn chaos_the_mains_link_cut_then_restored() {
-    let media = media();
+    let media = shared_media();
     let t0 = Instant::now();
     let c = NetClusterBuilder::new(3).start();
     let p = place(&c, "Chaos Link", "239.255.214.13", 5613, media.path());
@@ -442,7 +428,7 @@ fn chaos_the_mains_link_cut_then_restored() {
 #[test]
 #[ignore = "chaos: a 3-node cluster in namespaces (make chaos)"]
 fn chaos_the_main_cut_off_from_raft_but_not_from_multicast() {
-    let media = media();
+    let media = shared_media();
     let t0 = Instant::now();
     let c = NetClusterBuilder::new(3).start();
     let p = place(&c, "Chaos Partition", "239.255.214.14", 5614, media.path());
@@ -482,7 +468,7 @@ fn chaos_the_main_cut_off_from_raft_but_not_from_multicast() {
 #[test]
 #[ignore = "chaos: a 3-node cluster in namespaces (make chaos)"]
 fn chaos_netem_on_the_raft_links_then_kill_9_of_the_main() {
-    let media = media();
+    let media = shared_media();
     let t0 = Instant::now();
     // Timings for a 100 ms round trip: at the node defaults (heartbeat 40 ms, elections
     // 100..200 ms) every AppendEntries times out ("no answer within 40ms") and the
@@ -523,7 +509,7 @@ fn chaos_netem_on_the_raft_links_then_kill_9_of_the_main() {
 #[test]
 #[ignore = "chaos: a 3-node cluster in namespaces (make chaos)"]
 fn chaos_netem_at_default_raft_timings_keeps_the_stream_and_names_the_fix() {
-    let media = media();
+    let media = shared_media();
     let t0 = Instant::now();
     // The node defaults: heartbeat 40 ms, elections 100..200 ms (lease 1 s as the harness).
     let c = NetClusterBuilder::new(3).raft_relays().start();
@@ -560,7 +546,7 @@ fn chaos_netem_at_default_raft_timings_keeps_the_stream_and_names_the_fix() {
 #[test]
 #[ignore = "chaos: a 5-node cluster in namespaces (make chaos)"]
 fn chaos_raft_leader_killed_during_a_failover() {
-    let media = media();
+    let media = shared_media();
     let t0 = Instant::now();
     // Five voters, so that the main and the leader can both die and a majority remains.
     let mut c = NetClusterBuilder::new(5).start();
@@ -601,7 +587,7 @@ fn chaos_raft_leader_killed_during_a_failover() {
 #[test]
 #[ignore = "chaos: a 5-node cluster in namespaces (make chaos)"]
 fn chaos_the_backups_disk_full_then_kill_9_of_the_main() {
-    let media = media();
+    let media = shared_media();
     let t0 = Instant::now();
     // Five voters: with the main dead and the backup unable to append to its Raft log,
     // three healthy voters still make a majority.

@@ -9,7 +9,7 @@
 
 use headend_actors::ts::analyzer::{analyze_bytes, AnalyzerConfig};
 use headend_cluster_tests::cluster::{stream_request, ClusterBuilder, TestCluster};
-use headend_cluster_tests::{http_get, http_request, items, wait_for};
+use headend_cluster_tests::{http_get, http_request, shared_media, wait_for};
 use headend_proto::admin as pb;
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -46,7 +46,7 @@ fn node_of(c: &TestCluster, name: &str) -> usize {
 
 #[test]
 fn a_channel_requested_as_hls_is_served_by_its_main_and_follows_a_failover() {
-    let media = media();
+    let media = shared_media();
     let mut c = ClusterBuilder::new(2).start();
     let leader = c.wait_leader(&[0, 1], CONVERGE);
     let mut req = stream_request("Web Radio", "239.255.215.1", 5501);
@@ -103,14 +103,6 @@ fn a_channel_requested_as_hls_is_served_by_its_main_and_follows_a_failover() {
     assert_eq!((status["on_air"].as_bool(), status["takeovers"].as_u64(), status["role"].as_str()), (Some(true), Some(1), Some("main")), "{status}");
 }
 
-/// Copies the test items into a fresh folder (the channel's media, shared by the nodes).
-fn media() -> tempfile::TempDir {
-    let media = tempfile::tempdir().unwrap();
-    for p in [&items().alpha, &items().bravo] {
-        std::fs::copy(p, media.path().join(p.file_name().unwrap())).unwrap();
-    }
-    media
-}
 
 fn ffprobe_codecs(args: &[&str], url: &str) -> String {
     let probe = std::process::Command::new("timeout")
@@ -127,7 +119,7 @@ fn ffprobe_codecs(args: &[&str], url: &str) -> String {
 
 #[test]
 fn a_channel_requested_as_rtsp_plays_over_tcp_and_udp() {
-    let media = media();
+    let media = shared_media();
     let c = ClusterBuilder::new(2).start();
     let leader = c.wait_leader(&[0, 1], CONVERGE);
     let mut req = stream_request("Rtsp News", "239.255.215.2", 5502);

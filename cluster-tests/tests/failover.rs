@@ -9,7 +9,7 @@
 use headend_actors::playout::capture::{ts_bytes, Capture, Datagram};
 use headend_actors::ts::analyzer::{analyze_bytes, AnalyzerConfig};
 use headend_cluster_tests::cluster::{stream_request, ClusterBuilder, TestCluster};
-use headend_cluster_tests::{http_get, items, wait_for};
+use headend_cluster_tests::{http_get, shared_media, wait_for};
 use headend_proto::admin as pb;
 use serde_json::Value;
 use std::net::{IpAddr, Ipv4Addr};
@@ -17,20 +17,6 @@ use std::time::Duration;
 
 const CONVERGE: Duration = Duration::from_secs(30);
 
-/// A folder with the test items, shared by every node (as a network share would be).
-fn media() -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    let it = items();
-    for p in [&it.alpha, &it.bravo] {
-        let name = p.file_name().unwrap();
-        std::fs::copy(p, dir.path().join(name)).unwrap();
-        let sidecar = format!("{}.json", p.display());
-        if std::path::Path::new(&sidecar).is_file() {
-            std::fs::copy(&sidecar, dir.path().join(format!("{}.json", name.to_string_lossy()))).unwrap();
-        }
-    }
-    dir
-}
 
 fn channel_status(c: &TestCluster, i: usize, id: &str) -> Option<Value> {
     let r = http_get(c.nodes[i].http, &format!("/channels/{id}/status")).ok()?;
@@ -100,7 +86,7 @@ fn check_switch(c: &TestCluster, datagrams: &[Datagram], old: usize, new: usize)
 
 #[test]
 fn kill_9_of_the_main_the_backup_takes_over_and_raft_records_it() {
-    let media = media();
+    let media = shared_media();
     let mut c = ClusterBuilder::new(3).start();
     let p = place(&c, "Failover Kill", "239.255.213.1", 5401, media.path());
     let capture = Capture::start(p.group, p.port, Ipv4Addr::LOCALHOST).unwrap();
@@ -135,7 +121,7 @@ fn kill_9_of_the_main_the_backup_takes_over_and_raft_records_it() {
 
 #[test]
 fn a_frozen_main_woken_after_the_takeover_stays_silent_and_becomes_backup() {
-    let media = media();
+    let media = shared_media();
     let c = ClusterBuilder::new(3).start();
     let p = place(&c, "Failover Stop", "239.255.213.2", 5402, media.path());
     let capture = Capture::start(p.group, p.port, Ipv4Addr::LOCALHOST).unwrap();
