@@ -59,12 +59,14 @@ pub struct ClusterBuilder {
     /// `(heartbeat, election min, election max)`, ms.
     timing: (u64, u64, u64),
     channels: Vec<(usize, Channel)>,
+    /// `[node.recorder] segment_secs` of every node.
+    recorder_segment_secs: Option<u64>,
 }
 
 impl ClusterBuilder {
     /// A cluster of `nodes` voters.
     pub fn new(nodes: usize) -> Self {
-        ClusterBuilder { nodes, token: None, tls: false, snapshot_logs: None, lease_ms: 1000, timing: (40, 100, 200), channels: Vec::new() }
+        ClusterBuilder { nodes, token: None, tls: false, snapshot_logs: None, lease_ms: 1000, timing: (40, 100, 200), channels: Vec::new(), recorder_segment_secs: None }
     }
 
     /// Requires this bearer token on the admin API.
@@ -94,6 +96,12 @@ impl ClusterBuilder {
     /// Raft heartbeat and election timeout range, ms (default 40, 100..200 as a node's).
     pub fn timing(mut self, heartbeat_ms: u64, election_min_ms: u64, election_max_ms: u64) -> Self {
         self.timing = (heartbeat_ms, election_min_ms, election_max_ms);
+        self
+    }
+
+    /// Recorded segments of `secs` on every node (default 60 s).
+    pub fn recorder_segment_secs(mut self, secs: u64) -> Self {
+        self.recorder_segment_secs = Some(secs);
         self
     }
 
@@ -213,6 +221,9 @@ impl TestCluster {
                 toml_str(&cert.display().to_string()),
                 toml_str(&key.display().to_string())
             ));
+        }
+        if let Some(secs) = self.builder.recorder_segment_secs {
+            toml.push_str(&format!("\n[node.recorder]\nsegment_secs = {secs}\n"));
         }
         toml.push('\n');
         for (_, c) in self.builder.channels.iter().filter(|(n, _)| *n == i) {

@@ -148,3 +148,47 @@ fn a_frozen_main_woken_after_the_takeover_stays_silent_and_becomes_backup() {
     let gap = check_switch(&c, &datagrams, p.main, p.backup);
     eprintln!("SIGSTOP of the main: receiver gap {gap:?}");
 }
+
+#[test]
+fn when_the_content_fails_the_main_fills_in_with_its_backups_recording() {
+    let media = shared_media();
+    let c = ClusterBuilder::new(3).recorder_segment_secs(2).start();
+    let p = place(&c, "Failover Content", "239.255.213.3", 5403, media.path());
+    // The main keeps copies of what its backup recorded of the channel.
+    let copies = c.nodes[p.main].data_dir.join("channels").join(&p.id).join("peer-recordings");
+    wait_for(Duration::from_secs(60), "the main to hold two of the backup's recorded segments", || {
+        (headend_actors::playout::peer::list(&copies).len() >= 2).then_some(())
+    });
+    // The content fails: every item of the channel is gone (the content provider's
+    // share emptied). What is already scheduled fails in turn; then the schedule fills
+    // in with the recording instead of the slate.
+    for e in std::fs::read_dir(media.path()).unwrap() {
+        std::fs::remove_file(e.unwrap().path()).unwrap();
+    }
+    let now = wait_for(Duration::from_secs(90), "the backup's recording on air", || {
+        let r = http_get(c.nodes[p.main].http, &format!("/channels/{}/now", p.id)).ok().filter(|r| r.status == 200)?.json();
+        (r["kind"] == "Recording").then_some(r)
+    });
+    assert!(now["path"].as_str().unwrap().contains("peer-recordings"), "{now}");
+    assert_eq!(now["title"], format!("Recording of {}", p.id));
+    // On the wire: one source, TR 101 290 clean while the recording plays, decodable.
+    let capture = Capture::start(p.group, p.port, Ipv4Addr::LOCALHOST).unwrap();
+    capture_until(&capture, 700);
+    let datagrams = capture.finish();
+    assert!(datagrams.iter().all(|d| from(d, &c, p.main)), "one source");
+    let ts = ts_bytes(&datagrams);
+    let report = analyze_bytes(&ts, AnalyzerConfig::default());
+    let errors: Vec<String> = report.p1_errors.iter().chain(&report.p2_errors).take(10).map(|e| format!("{e:?}")).collect();
+    assert!(report.p1_errors.is_empty(), "TR 101 290 while the recording plays:\n{}", errors.join("\n"));
+    let file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(file.path(), &ts).unwrap();
+    let probe = std::process::Command::new("ffprobe")
+        .args(["-v", "error", "-show_entries", "stream=codec_name", "-of", "csv=p=0"])
+        .arg(file.path())
+        .output()
+        .expect("ffprobe runs");
+    let codecs = String::from_utf8_lossy(&probe.stdout);
+    assert!(codecs.contains("h264") && codecs.contains("aac"), "ffprobe: {codecs}");
+    let status = http_get(c.nodes[p.main].http, &format!("/channels/{}/status", p.id)).unwrap().json();
+    assert!(status["recording_entries"].as_u64() > Some(0) && status["slate_entries"] == 0, "the recording, not the slate: {status}");
+}

@@ -30,6 +30,8 @@ pub enum ApiError {
     NoRecorder,
     #[error("the recorder did not answer in time")]
     RecorderUnavailable,
+    #[error("no recorded segment {0:?} here (GET /recordings lists them)")]
+    NoRecording(String),
     #[error("no HLS file {0:?} here (this node serves a channel as HLS while it is its main; GET /hls/<channel>/index.m3u8)")]
     NoHls(String),
     #[error("the sync actor did not answer in time")]
@@ -49,19 +51,22 @@ impl IntoResponse for ApiError {
         let status = match self {
             ApiError::UnknownChannel(_) => StatusCode::NOT_FOUND,
             ApiError::Unavailable(_) | ApiError::SyncUnavailable | ApiError::RecorderUnavailable => StatusCode::SERVICE_UNAVAILABLE,
-            ApiError::NoSync | ApiError::NoRecorder | ApiError::NoHls(_) | ApiError::NoEncode | ApiError::UnknownJob(_) | ApiError::NoThumbnail(_) => StatusCode::NOT_FOUND,
+            ApiError::NoSync | ApiError::NoRecorder | ApiError::NoHls(_) | ApiError::NoRecording(_) | ApiError::NoEncode | ApiError::UnknownJob(_) | ApiError::NoThumbnail(_) => StatusCode::NOT_FOUND,
             ApiError::EncodeUnavailable => StatusCode::SERVICE_UNAVAILABLE,
         };
         (status, Json(json!({ "error": self.to_string() }))).into_response()
     }
 }
 
-/// The router. `channels` are the ids configured on this node; `hls_dir` holds the
-/// HLS output of the channels this node serves that way.
-pub fn router(channels: Vec<String>, hls_dir: PathBuf) -> Router {
+/// The router. `channels` are the ids configured on this node; under `data_dir` are the
+/// HLS output (`hls/`) and the recordings (`recordings/`) it serves.
+pub fn router(channels: Vec<String>, data_dir: PathBuf) -> Router {
     let list = channels.clone();
+    let hls_dir = data_dir.join("hls");
+    let recordings_dir = data_dir.join("recordings");
     Router::new()
         .route("/hls/{id}/{file}", get(move |p| hls_file(hls_dir.clone(), p)))
+        .route("/recordings/{id}/{file}", get(move |p| recording_file(recordings_dir.clone(), p)))
         .route("/channels", get(move || async move { Json(json!({ "channels": list })) }))
         .route("/channels/{id}/now", get(now_playing))
         .route("/channels/{id}/playlist.m3u", get(playlist_m3u))
@@ -141,6 +146,20 @@ async fn hls_file(dir: PathBuf, Path((id, file)): Path<(String, String)>) -> Res
     match tokio::fs::read(dir.join(&id).join(&file)).await {
         Ok(bytes) => Ok(([(header::CONTENT_TYPE, content_type), (header::CACHE_CONTROL, cache)], bytes).into_response()),
         Err(_) => Err(ApiError::NoHls(format!("{id}/{file}"))),
+    }
+}
+
+/// A complete recorded segment (`<start_ms>.ts`; a segment being written is `.part` and
+/// never matches), for a peer that fills in with it.
+async fn recording_file(dir: PathBuf, Path((id, file)): Path<(String, String)>) -> Result<Response, ApiError> {
+    let id_ok = !id.is_empty() && id.len() <= 100 && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    let file_ok = file.strip_suffix(".ts").is_some_and(|n| !n.is_empty() && n.len() <= 20 && n.bytes().all(|b| b.is_ascii_digit()));
+    if !id_ok || !file_ok {
+        return Err(ApiError::NoRecording(format!("{id}/{file}")));
+    }
+    match tokio::fs::read(dir.join(&id).join(&file)).await {
+        Ok(bytes) => Ok(([(header::CONTENT_TYPE, "video/mp2t")], bytes).into_response()),
+        Err(_) => Err(ApiError::NoRecording(format!("{id}/{file}"))),
     }
 }
 

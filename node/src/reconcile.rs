@@ -18,6 +18,7 @@ use crate::spec::channel_spec;
 use headend_actors::playout::actor::{actor_name, ChannelEnv, ChannelMsg, ChannelNotice};
 use headend_actors::playout::clock::Clock;
 use headend_actors::playout::pacer::PacerRole;
+use headend_actors::playout::peer::peer_recordings_dir;
 use headend_actors::playout::role::{node_tag, Role, RoleCell};
 use headend_actors::playout::schedule::Schedule;
 use headend_actors::playout::spec::ChannelSpec;
@@ -31,11 +32,16 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
 
 /// How often the reconciler looks again without a state change.
 const TICK: Duration = Duration::from_millis(500);
 /// Wait before proposing again after a failed proposal.
 const RETRY: Duration = Duration::from_millis(200);
+/// How often a main copies its backup's newest recordings of the channel.
+const FETCH_EVERY: Duration = Duration::from_secs(5);
+/// Recorded segments a main keeps as filler.
+const KEEP_RECORDINGS: usize = 10;
 /// How long a starting reconciler waits to catch up with the cluster before it acts on
 /// this node's own state.
 const BARRIER_WAIT: Duration = Duration::from_secs(3);
@@ -110,11 +116,13 @@ impl Reconciler {
         let mut recording: BTreeSet<String> = BTreeSet::new();
         let mut hls: BTreeSet<String> = BTreeSet::new();
         let mut metrics = self.cluster.raft().metrics();
+        let mut fetchers: BTreeMap<String, JoinHandle<()>> = BTreeMap::new();
         loop {
             self.reconcile(&mut running, &mut refused, &notices_tx);
             self.record(&running, &mut recording);
             self.serve_hls(&running, &mut hls);
             self.serve_rtsp(&running);
+            self.fetch_recordings(&running, &mut fetchers);
             tokio::select! {
                 _ = stop.wait_for(|s| *s) => break,
                 r = changes.changed() => if r.is_err() { break },
@@ -136,6 +144,9 @@ impl Reconciler {
             }
         }
         proposer.abort();
+        for (_, f) in fetchers {
+            f.abort();
+        }
         for id in recording {
             recorder_cast(RecorderMsg::Stop { channel: id });
         }
@@ -278,6 +289,43 @@ impl Reconciler {
         let mut served = rtsp.write().unwrap_or_else(|p| p.into_inner());
         if *served != wanted {
             *served = wanted;
+        }
+    }
+
+    /// Where this node is main, keeps copies of the backup's newest recordings of the
+    /// channel: the filler when the channel's content fails.
+    fn fetch_recordings(&self, running: &BTreeMap<String, Running>, fetchers: &mut BTreeMap<String, JoinHandle<()>>) {
+        let mains: BTreeSet<&String> = running.iter().filter(|(_, r)| r.cell.get().0 == Role::Main).map(|(id, _)| id).collect();
+        fetchers.retain(|id, f| {
+            let keep = mains.contains(id) && !f.is_finished();
+            if !keep {
+                f.abort();
+            }
+            keep
+        });
+        for id in mains {
+            if fetchers.contains_key(id) {
+                continue;
+            }
+            let (cluster, channel, dir) = (self.cluster.clone(), id.clone(), peer_recordings_dir(&state_dir(&self.data_dir, id)));
+            let group = running[id].group.clone();
+            let rate = running[id].spec.mux_rate;
+            fetchers.insert(id.clone(), tokio::spawn(async move {
+                let client = reqwest::Client::builder().timeout(Duration::from_secs(30)).build().unwrap_or_default();
+                loop {
+                    tokio::time::sleep(FETCH_EVERY).await;
+                    let backup = cluster.state().read(|s| {
+                        let b = s.groups.get(&group)?.backup.clone()?;
+                        s.nodes.get(&b).map(|n| n.http_addr.clone()).filter(|a| !a.is_empty())
+                    });
+                    let Some(peer) = backup else { continue };
+                    match headend_actors::playout::peer::refresh(&client, &peer, &channel, &dir, KEEP_RECORDINGS, rate).await {
+                        Ok(0) => {}
+                        Ok(n) => tracing::debug!(channel = %channel, peer = %peer, fetched = n, "copied the backup's recordings (filler)"),
+                        Err(e) => tracing::debug!(channel = %channel, peer = %peer, error = %e, "cannot copy the backup's recordings yet"),
+                    }
+                }
+            }));
         }
     }
 

@@ -73,7 +73,7 @@ pub async fn run(config: Config, listener: TcpListener, shutdown: impl Future<Ou
         tokio::spawn(reconciler.run(runtime.stopping()));
     }
     tracing::info!(node = %config.node.id, http = %listener.local_addr()?, channels = ids.len(), "node started");
-    let served = axum::serve(listener, crate::http::router(ids, config.node.data_dir.join("hls"))).with_graceful_shutdown(shutdown).await;
+    let served = axum::serve(listener, crate::http::router(ids, config.node.data_dir.clone())).with_graceful_shutdown(shutdown).await;
     tracing::info!("shutting down");
     if let Some(cluster) = cluster {
         cluster.stop().await;

@@ -71,6 +71,8 @@ pub struct ChannelStatus {
     pub scheduled_entries: usize,
     pub fallback_entries: u64,
     pub slate_entries: u64,
+    /// Entries filled with a peer's recording of the channel.
+    pub recording_entries: u64,
     pub skipped_ahead_packets: u64,
     /// `main` or `backup`, and the epoch this node holds the role at.
     pub role: Option<Role>,
@@ -211,8 +213,10 @@ impl ChannelState {
         }
         self.status.fallback_entries += report.fallback_used as u64;
         self.status.slate_entries += report.slate_used as u64;
-        if report.fallback_used || report.slate_used {
-            tracing::warn!(channel = %self.spec.id, fallback = report.fallback_used, slate = report.slate_used, "no playable item in the playlist; playing filler");
+        self.status.recording_entries += report.recording_used as u64;
+        if report.fallback_used || report.slate_used || report.recording_used {
+            tracing::warn!(channel = %self.spec.id, recording = report.recording_used, fallback = report.fallback_used, slate = report.slate_used,
+                "no playable item in the playlist; playing filler");
         }
         self.schedule = schedule;
         if let Some(saved) = saved {

@@ -64,6 +64,8 @@ pub struct ExtendReport {
     pub skipped: Vec<Skipped>,
     pub fallback_used: bool,
     pub slate_used: bool,
+    /// A peer's recording filled in for failed content.
+    pub recording_used: bool,
     pub playlist_error: Option<String>,
 }
 
@@ -163,7 +165,7 @@ pub fn extend(
                 empty_passes += 1;
             }
         }
-        if empty_passes > 2 && report.appended == 0 && !report.fallback_used && !report.slate_used {
+        if empty_passes > 2 && report.appended == 0 && !report.fallback_used && !report.slate_used && !report.recording_used {
             // Nothing at all can be scheduled (not even a slate): give up for now.
             break;
         }
@@ -187,7 +189,9 @@ fn place(schedule: &mut Schedule, spec: &ChannelSpec, kind: EntryKind, facts: It
     }
 }
 
-/// Schedules the fallback item, else the slate. Returns whether the pass was empty.
+/// Schedules filler when no item of the playlist can play: a peer's recording of the
+/// channel (rotating through the copies), else the fallback item, else the slate.
+/// Returns whether the pass was empty.
 fn schedule_filler(
     schedule: &mut Schedule,
     spec: &ChannelSpec,
@@ -196,6 +200,23 @@ fn schedule_filler(
     not_before: u64,
     report: &mut ExtendReport,
 ) -> bool {
+    let recordings = super::peer::list(&super::peer::peer_recordings_dir(state_dir));
+    if !recordings.is_empty() {
+        let n = recordings.len();
+        for i in 0..n {
+            let path = &recordings[(schedule.cursor.pass as usize + i) % n];
+            match cache.probe(path, spec) {
+                (Ok(facts), _) => match place(schedule, spec, EntryKind::Recording, facts, not_before) {
+                    Ok(()) => {
+                        report.recording_used = true;
+                        return true;
+                    }
+                    Err(reason) => report.skipped.push(Skipped { path: path.clone(), kind: "unreadable", reason, first_time: true }),
+                },
+                (Err((kind, reason)), first_time) => report.skipped.push(Skipped { path: path.clone(), kind, reason, first_time }),
+            }
+        }
+    }
     if let Some(fallback) = &spec.fallback {
         match cache.probe(fallback, spec) {
             (Ok(facts), _) => match place(schedule, spec, EntryKind::Fallback, facts, not_before) {

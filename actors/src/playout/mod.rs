@@ -16,5 +16,6 @@ pub mod extend;
 pub mod failover;
 pub mod mux;
 pub mod pacer;
+pub mod peer;
 pub mod reader;
 pub mod role;

@@ -112,6 +112,8 @@ pub enum EntryKind {
     Item,
     Fallback,
     Slate,
+    /// A segment of a peer's recording of the channel (content failed).
+    Recording,
 }
 
 /// One item placed on the output timeline.
