@@ -236,3 +236,26 @@ async fn the_collision_check_holds_back_a_second_streamer() {
     let after: Vec<_> = capture.finish().into_iter().filter(|d| d.source != intruder_addr).collect();
     assert!(!after.is_empty(), "headend sends after the intruder stopped");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_fallback_loop_kept_in_sled_plays_when_its_file_is_gone() {
+    let h = hostile();
+    let media = tempfile::tempdir().unwrap();
+    let fallback = media.path().join("loop.ts");
+    std::fs::copy(&items().mpeg2_mp2, &fallback).unwrap();
+    let mut spec = common::spec("stored-fallback", 24, 5024, vec![h.missing.clone()]);
+    spec.fallback = Some(fallback.clone());
+    let node = Node::start(vec![spec.clone()]).await;
+    wait_for_kind("stored-fallback", EntryKind::Fallback).await;
+    // The fallback's file goes away (a lost share): entries already scheduled with it
+    // fail, then the copy kept in sled is written back and played.
+    std::fs::remove_file(&fallback).unwrap();
+    let now = wait_for(Duration::from_secs(90), "the stored fallback on air", async || {
+        now_playing("stored-fallback").await.filter(|n| n.kind == EntryKind::Fallback && n.path.ends_with("fallback-stored.ts"))
+    })
+    .await;
+    assert_eq!(now.title, "fallback-stored", "{now:?}");
+    let st = status("stored-fallback").await.unwrap();
+    node.stop().await;
+    assert_eq!(st.slate_entries, 0, "never the slate: {st:?}");
+}

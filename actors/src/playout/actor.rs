@@ -143,6 +143,8 @@ pub struct ChannelState {
     schedule: Schedule,
     cache: Option<ProbeCache>,
     pacer: Option<Pacer>,
+    /// The fallback loop kept in sled (when the channel has one).
+    fallback_store: Option<super::fallback::FallbackStore>,
     status: ChannelStatus,
     last_progress: Instant,
 }
@@ -188,12 +190,19 @@ impl ChannelState {
         let now_k = self.now_k();
         let mut schedule = self.schedule.clone();
         let mut cache = self.cache.take().unwrap_or_default();
-        let spec = self.spec.clone();
+        let mut spec = self.spec.clone();
         let dir = self.env.state_dir.clone();
         let before = self.schedule.clone();
         let store = self.store.clone();
+        let fallback_store = self.fallback_store.clone();
         // Probing, placing and the store's write + fsync all run off the executor.
         let (schedule, cache, report, saved) = tokio::task::spawn_blocking(move || {
+            // The fallback loop: the configured file, else the copy kept in sled.
+            if let (Some(configured), Some(fs)) = (spec.fallback.clone(), &fallback_store) {
+                let probe_spec = spec.clone();
+                let playable = |p: &std::path::Path| cache.probe(p, &probe_spec).0.is_ok();
+                spec.fallback = fs.resolve(&configured, &dir, playable).or(Some(configured));
+            }
             schedule.prune_before(now_k);
             let report = extend(&mut schedule, &spec, &dir, &mut cache, now_k);
             let saved = if schedule != before { Some(store.save(&schedule)) } else { None };
@@ -470,6 +479,16 @@ impl Actor for ChannelActor {
             schedule,
             cache: None,
             pacer: None,
+            fallback_store: match spec.fallback {
+                Some(_) => match super::fallback::FallbackStore::open(&env.state_dir) {
+                    Ok(s) => Some(s),
+                    Err(e) => {
+                        tracing::warn!(channel = %spec.id, error = %e, "cannot open the fallback store; the fallback file alone is used");
+                        None
+                    }
+                },
+                None => None,
+            },
             last_progress: Instant::now(),
             spec,
             env,

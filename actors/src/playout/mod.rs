@@ -14,6 +14,7 @@ pub mod capture;
 pub mod clock;
 pub mod extend;
 pub mod failover;
+pub mod fallback;
 pub mod mux;
 pub mod pacer;
 pub mod peer;
