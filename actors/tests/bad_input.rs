@@ -243,7 +243,7 @@ async fn the_fallback_loop_kept_in_sled_plays_when_its_file_is_gone() {
     let media = tempfile::tempdir().unwrap();
     let fallback = media.path().join("loop.ts");
     std::fs::copy(&items().mpeg2_mp2, &fallback).unwrap();
-    let mut spec = common::spec("stored-fallback", 24, 5024, vec![h.missing.clone()]);
+    let mut spec = common::spec("stored-fallback", 25, 5025, vec![h.missing.clone()]);
     spec.fallback = Some(fallback.clone());
     let node = Node::start(vec![spec.clone()]).await;
     wait_for_kind("stored-fallback", EntryKind::Fallback).await;
