@@ -9,7 +9,8 @@ use common::wait_for;
 use headend_actors::playout::actor::{ChannelActor, ChannelEnv, ChannelMsg, ChannelNotice, ChannelStatus};
 use headend_actors::playout::capture::{ts_bytes, Capture, Datagram};
 use headend_actors::playout::clock::{Clock, MonotonicClock};
-use headend_actors::playout::failover::FailoverSettings;
+use headend_actors::playout::failover::{content_hash, FailoverSettings};
+use headend_actors::ts::TsPacket;
 use headend_actors::playout::pacer::PacerRole;
 use headend_actors::playout::role::{node_tag, Role, RoleCell};
 use headend_actors::playout::spec::ChannelSpec;
@@ -74,8 +75,13 @@ impl Streamer {
 /// A main and a backup of one channel; the backup follows the main's schedule as the
 /// reconciler would make it (here: the main's notices forwarded directly).
 async fn pair(id: &str, octet: u8, port: u16) -> (Streamer, Streamer, tokio::sync::mpsc::UnboundedReceiver<ChannelNotice>) {
+    pair_with(id, octet, port, None).await
+}
+
+async fn pair_with(id: &str, octet: u8, port: u16, hitless: Option<Ipv4Addr>) -> (Streamer, Streamer, tokio::sync::mpsc::UnboundedReceiver<ChannelNotice>) {
     let i = common::items();
-    let spec = common::spec(id, octet, port, vec![i.h264_aac.clone(), i.mpeg2_mp2.clone()]);
+    let mut spec = common::spec(id, octet, port, vec![i.h264_aac.clone(), i.mpeg2_mp2.clone()]);
+    spec.output.hitless_group = hitless;
     let (main_tx, mut main_rx) = tokio::sync::mpsc::unbounded_channel();
     let (backup_tx, backup_rx) = tokio::sync::mpsc::unbounded_channel();
     let main = Streamer::start(&spec, "node-a", Ipv4Addr::new(127, 0, 0, 1), Role::Main, main_tx).await;
@@ -206,4 +212,47 @@ async fn a_node_named_main_waits_for_the_old_main_to_stop_then_switches_cleanly(
     for s in [main, backup] {
         s.actor.stop_and_wait(None, Some(Duration::from_secs(10))).await.unwrap();
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hitless_the_backup_sends_the_same_stream_on_the_second_path_all_along() {
+    let second = Ipv4Addr::new(239, 255, 77, 65);
+    let (main, backup, mut notices) = pair_with("fo-hitless", 64, 5064, Some(second)).await;
+    let path_a = Capture::start(Ipv4Addr::new(239, 255, 77, 64), 5064, Ipv4Addr::LOCALHOST).unwrap();
+    let path_b = Capture::start(second, 5064, Ipv4Addr::LOCALHOST).unwrap();
+    capture_until(&path_b, 300).await;
+    main.actor.stop_and_wait(None, Some(Duration::from_secs(10))).await.unwrap();
+    wait_for(Duration::from_secs(10), "the backup to take over", async || match notices.try_recv() {
+        Ok(ChannelNotice::TookOver { .. }) => Some(()),
+        _ => None,
+    })
+    .await;
+    let seen = path_a.count();
+    capture_until(&path_a, seen + 200).await;
+    let (a, b) = (path_a.finish(), path_b.finish());
+    // Path B: the backup's copy, from the backup only, until it became main.
+    assert!(!b.is_empty() && b.iter().all(|d| from(d, backup.source)), "path B is the backup's");
+    // Path A before the switch: the main's datagrams, each also on path B (the same
+    // stream, packet for packet, apart from the stamps).
+    let hashes = |ds: &[Datagram]| -> std::collections::HashSet<u64> {
+        ds.iter()
+            .filter_map(|d| {
+                let ts = ts_bytes(std::slice::from_ref(d));
+                let packets: Vec<TsPacket> = ts.chunks_exact(188).map(|c| TsPacket::from_slice(c).unwrap()).collect();
+                content_hash(&packets)
+            })
+            .collect()
+    };
+    let switch = a.iter().position(|d| from(d, backup.source)).expect("the backup took over path A");
+    let (on_a, on_b) = (hashes(&a[..switch]), hashes(&b));
+    let shared = on_a.iter().filter(|h| on_b.contains(h)).count();
+    assert!(shared * 10 >= on_a.len() * 9 && !on_a.is_empty(), "{shared} of {} datagrams of path A also on path B", on_a.len());
+    // While path A had its takeover gap, path B did not: a receiver merging both paths
+    // loses nothing.
+    let (gap_a, gap_b) = (largest_gap(&a), largest_gap(&b));
+    assert!(gap_a >= Duration::from_millis(40), "path A's takeover gap {gap_a:?}");
+    assert!(gap_b < Duration::from_millis(30), "path B stayed continuous: largest gap {gap_b:?}");
+    let report = analyze_bytes(&ts_bytes(&b), AnalyzerConfig::default());
+    assert!(report.p1_errors.is_empty(), "path B: {}", common::describe(&report));
+    backup.actor.stop_and_wait(None, Some(Duration::from_secs(10))).await.unwrap();
 }

@@ -48,6 +48,7 @@ pub fn channel_spec(c: &ChannelConfig, data_dir: &Path) -> ChannelSpec {
             loopback: c.multicast.loopback,
             rtp: c.multicast.rtp,
             source: c.multicast.source,
+            hitless_group: c.multicast.hitless_group,
         },
         playlist,
         order: match c.playlist.order {

@@ -8,7 +8,7 @@ use super::schedule::Schedule;
 use super::failover::{Decision, FailoverSettings, GroupWatch};
 use super::role::{Role, RoleCell, Stamp};
 use super::sender::{check_collision, join_group, MulticastSender, OutputError, PACKETS_PER_DATAGRAM};
-use super::spec::ChannelSpec;
+use super::spec::{ChannelSpec, MulticastOutput};
 use crate::ts::TsPacket;
 use std::sync::mpsc;
 use std::sync::Arc;
@@ -194,6 +194,12 @@ fn run(
         Some(settings) => Some(GroupListener::open(&spec, settings, own, clock.now_unix_ns(), mux.schedule().mux_rate)?),
         None => None,
     };
+    // Hitless mode (in a cluster): whatever this node computes but does not send to the
+    // group goes to the second path's group, so the backup's copy flows all along.
+    let mut second_path = match (role.failover, spec.output.hitless_group) {
+        (Some(_), Some(g)) => Some(MulticastSender::open(&MulticastOutput { group: g, ..spec.output.clone() }, ssrc ^ 0x8000_0000)?),
+        _ => None,
+    };
     // A main starting cold sends at once (the collision check heard nobody); a backup,
     // or a node named main while the old one may still send, starts in shadow.
     let mut sending = role.cell.get().0 == Role::Main;
@@ -296,6 +302,8 @@ fn run(
             if let Some(g) = &mut group {
                 g.watch.sent(&datagram);
             }
+        } else if let Some(second) = &mut second_path {
+            send(&datagram, k, second, epoch);
         }
         computed += 1;
         for e in mux.drain_events() {

@@ -40,6 +40,10 @@ pub struct MulticastOutput {
     pub rtp: bool,
     /// Source address to bind, if any.
     pub source: Option<Ipv4Addr>,
+    /// Hitless mode (SMPTE 2022-7 style), in a cluster: the backup sends the identical
+    /// stream to this second group (same port) while the main sends to `group`; a
+    /// receiver merging both loses nothing when either path or node fails.
+    pub hitless_group: Option<Ipv4Addr>,
 }
 
 /// Play order of a playlist.

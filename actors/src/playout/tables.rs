@@ -218,6 +218,7 @@ mod tests {
                 loopback: true,
                 rtp: false,
                 source: None,
+                hitless_group: None,
             },
             playlist: PlaylistSource::Items(vec![]),
             order: PlayOrder::Sequential,

@@ -97,6 +97,7 @@ pub fn spec(id: &str, octet: u8, port: u16, playlist: Vec<PathBuf>) -> ChannelSp
             loopback: true,
             rtp: false,
             source: None,
+            hitless_group: None,
         },
         playlist: PlaylistSource::Items(playlist),
         order: PlayOrder::Sequential,

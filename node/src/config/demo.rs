@@ -34,6 +34,7 @@ pub(super) fn demo(data_dir: &Path) -> Config {
                 loopback: true,
                 rtp: false,
                 source: None,
+                hitless_group: None,
             },
             pids: Pids::default(),
             playlist: PlaylistConfig {

@@ -91,6 +91,8 @@ pub enum ConfigIssue {
     OutOfRange { field: String, value: u64, range: &'static str },
     #[error("{field}: ttl 0 would never leave the host; fix: use 1..=255 (1 = local subnet only)")]
     ZeroTtl { field: String },
+    #[error("{field}: the hitless group is the channel's own group; fix: name the second path's group (another multicast address, same port)")]
+    SameHitlessGroup { field: String },
     #[error("{field}: program number 0 is reserved for the NIT; fix: use 1..=65535")]
     InvalidProgramNumber { field: String },
     #[error("{field}: mux rate {value} bit/s is out of range; fix: use {}..={} bit/s", MUX_RATE_RANGE.start(), MUX_RATE_RANGE.end())]

@@ -159,6 +159,10 @@ pub struct MulticastConfig {
     /// Source address to bind (for SSM).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source: Option<Ipv4Addr>,
+    /// Hitless mode in a cluster (SMPTE 2022-7 style): the channel's backup sends the
+    /// identical stream to this second group, same port; receivers merge both.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hitless_group: Option<Ipv4Addr>,
 }
 
 /// `[channels.pids]`: elementary/PSI PIDs, 0x0020..=0x1FFE, all distinct.

@@ -100,6 +100,13 @@ fn cluster_example_parses_validates_and_takes_its_addresses_from_the_environment
     assert!(e.contains("HEADEND_INTERFACES") && e.contains("10.0.1.x"), "{e}");
     let e = parse(&CLUSTER_EXAMPLE.replace("takeover_ms = 50", "takeover_ms = 1")).unwrap_err().to_string();
     assert!(e.contains("node.failover.takeover_ms"), "{e}");
+    // Hitless mode: a second group for the backup's copy, not the channel's own.
+    let hitless = MINIMAL.replacen("port = 5000\n", "port = 5000\nhitless_group = \"239.255.0.101\"\n", 1);
+    let c = parse(&hitless).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(c.channels[0].multicast.hitless_group, Some(Ipv4Addr::new(239, 255, 0, 101)));
+    let same = MINIMAL.replacen("port = 5000\n", "port = 5000\nhitless_group = \"239.255.0.1\"\n", 1);
+    let e = parse(&same).unwrap_err().to_string();
+    assert!(e.contains("multicast.hitless_group") && e.contains("second path"), "{e}");
 }
 
 #[test]

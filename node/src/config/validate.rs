@@ -199,6 +199,12 @@ fn channel_fields(c: &ChannelConfig, label: &str, issues: &mut Vec<ConfigIssue>)
     if let Some(source) = m.source {
         issues.extend(unicast(&f("multicast.source"), source));
     }
+    if let Some(h) = m.hitless_group {
+        issues.extend(group(&f("multicast.hitless_group"), h));
+        if h == m.group {
+            issues.push(ConfigIssue::SameHitlessGroup { field: f("multicast.hitless_group") });
+        }
+    }
     if m.ttl == 0 {
         issues.push(ConfigIssue::ZeroTtl {
             field: f("multicast.ttl"),
