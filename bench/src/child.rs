@@ -56,6 +56,7 @@ pub fn channel_spec(i: usize, rate: u64, port_base: u16, item: &Path) -> Channel
             loopback: true,
             rtp: false,
             source: None,
+            hitless_group: None,
         },
         playlist: PlaylistSource::Items(vec![item.to_path_buf()]),
         order: PlayOrder::Sequential,
