@@ -72,8 +72,14 @@ fn check_switch(c: &TestCluster, datagrams: &[Datagram], old: usize, new: usize)
     let report = analyze_bytes(&ts, AnalyzerConfig::default());
     let errors: Vec<String> = report.p1_errors.iter().chain(&report.p2_errors).take(10).map(|e| format!("{e:?}")).collect();
     assert!(errors.is_empty(), "TR 101 290 errors across the switch:\n{}", errors.join("\n"));
+    assert_decodes(&ts);
+    gap
+}
+
+/// ffprobe finds H.264 video and AAC audio in `ts`.
+fn assert_decodes(ts: &[u8]) {
     let file = tempfile::NamedTempFile::new().unwrap();
-    std::fs::write(file.path(), &ts).unwrap();
+    std::fs::write(file.path(), ts).unwrap();
     let probe = std::process::Command::new("ffprobe")
         .args(["-v", "error", "-show_entries", "stream=codec_name", "-of", "csv=p=0"])
         .arg(file.path())
@@ -81,7 +87,6 @@ fn check_switch(c: &TestCluster, datagrams: &[Datagram], old: usize, new: usize)
         .expect("ffprobe runs");
     let codecs = String::from_utf8_lossy(&probe.stdout);
     assert!(probe.status.success() && codecs.contains("h264") && codecs.contains("aac"), "ffprobe: {codecs}");
-    gap
 }
 
 #[test]
@@ -180,15 +185,7 @@ fn when_the_content_fails_the_main_fills_in_with_its_backups_recording() {
     let report = analyze_bytes(&ts, AnalyzerConfig::default());
     let errors: Vec<String> = report.p1_errors.iter().chain(&report.p2_errors).take(10).map(|e| format!("{e:?}")).collect();
     assert!(report.p1_errors.is_empty(), "TR 101 290 while the recording plays:\n{}", errors.join("\n"));
-    let file = tempfile::NamedTempFile::new().unwrap();
-    std::fs::write(file.path(), &ts).unwrap();
-    let probe = std::process::Command::new("ffprobe")
-        .args(["-v", "error", "-show_entries", "stream=codec_name", "-of", "csv=p=0"])
-        .arg(file.path())
-        .output()
-        .expect("ffprobe runs");
-    let codecs = String::from_utf8_lossy(&probe.stdout);
-    assert!(codecs.contains("h264") && codecs.contains("aac"), "ffprobe: {codecs}");
+    assert_decodes(&ts);
     let status = http_get(c.nodes[p.main].http, &format!("/channels/{}/status", p.id)).unwrap().json();
     assert!(status["recording_entries"].as_u64() > Some(0) && status["slate_entries"] == 0, "the recording, not the slate: {status}");
 }
