@@ -133,6 +133,62 @@ impl ClusterBuilder {
     }
 }
 
+/// The `[node]` and `[node.cluster]` tables of a test cluster's node (written by this
+/// harness and by [`crate::netcluster`]).
+#[derive(Debug, Clone)]
+pub struct NodeToml<'a> {
+    pub name: &'a str,
+    pub data_dir: &'a Path,
+    /// Its address: listeners and `[node.cluster] interfaces`.
+    pub ip: Ipv4Addr,
+    pub http: SocketAddr,
+    pub rtsp: Option<SocketAddr>,
+    pub raft: SocketAddr,
+    pub admin: SocketAddr,
+    /// `(heartbeat, election min, election max)`, ms.
+    pub timing: (u64, u64, u64),
+    pub lease_ms: u64,
+    pub bootstrap: bool,
+}
+
+impl NodeToml<'_> {
+    pub fn render(&self) -> String {
+        let rtsp = self.rtsp.map(|a| format!("rtsp_listen = \"{a}\"\n")).unwrap_or_default();
+        format!(
+            "version = 1\n\n[node]\nid = \"{}\"\ndata_dir = {}\nhttp_listen = \"{}\"\n{rtsp}log_format = \"text\"\n\n\
+             [node.cluster]\nraft_listen = \"{}\"\nadmin_listen = \"{}\"\nheartbeat_ms = {}\n\
+             election_timeout_min_ms = {}\nelection_timeout_max_ms = {}\nlease_ms = {}\nbootstrap = {}\n\
+             interfaces = [\"{}\"]\n",
+            self.name,
+            toml_str(&self.data_dir.display().to_string()),
+            self.http,
+            self.raft,
+            self.admin,
+            self.timing.0,
+            self.timing.1,
+            self.timing.2,
+            self.lease_ms,
+            self.bootstrap,
+            self.ip,
+        )
+    }
+}
+
+/// kill -9 of a node's process, if it runs, and reaps it.
+pub fn kill_child(child: &mut Option<Child>) {
+    if let Some(mut c) = child.take() {
+        let _ = c.kill();
+        let _ = c.wait();
+    }
+}
+
+/// Sends `signal` (`STOP`, `CONT`, ...) to node `name`'s running process.
+pub fn signal_child(child: Option<&Child>, name: &str, signal: &str) {
+    let pid = child.map(|c| c.id()).unwrap_or_else(|| panic!("{name} is not running"));
+    let ok = std::process::Command::new("kill").arg("-s").arg(signal).arg(pid.to_string()).status().is_ok_and(|s| s.success());
+    assert!(ok, "kill -s {signal} {pid}");
+}
+
 /// One node's process and addresses.
 #[derive(Debug)]
 pub struct NodeProc {
@@ -188,17 +244,19 @@ impl TestCluster {
         let dir = self.work.path().join(&name);
         std::fs::create_dir_all(&dir).expect("node dir");
         let data_dir = dir.join("data");
-        let mut toml = format!(
-            "version = 1\n\n[node]\nid = \"{name}\"\ndata_dir = {}\nhttp_listen = \"{http}\"\nrtsp_listen = \"{rtsp}\"\nlog_format = \"text\"\n\n\
-             [node.cluster]\nraft_listen = \"{raft}\"\nadmin_listen = \"{admin}\"\nheartbeat_ms = {}\n\
-             election_timeout_min_ms = {}\nelection_timeout_max_ms = {}\nlease_ms = {}\nbootstrap = {bootstrap}\n\
-             interfaces = [\"{ip}\"]\n",
-            toml_str(&data_dir.display().to_string()),
-            self.builder.timing.0,
-            self.builder.timing.1,
-            self.builder.timing.2,
-            self.builder.lease_ms,
-        );
+        let mut toml = NodeToml {
+            name: &name,
+            data_dir: &data_dir,
+            ip,
+            http,
+            rtsp: Some(rtsp),
+            raft,
+            admin,
+            timing: self.builder.timing,
+            lease_ms: self.builder.lease_ms,
+            bootstrap,
+        }
+        .render();
         if seeded && i > 0 {
             toml.push_str(&format!("seeds = [\"{}\"]\n", self.nodes[0].raft));
         }
@@ -255,17 +313,12 @@ impl TestCluster {
 
     /// kill -9 of node `i`.
     pub fn kill(&mut self, i: usize) {
-        if let Some(mut c) = self.nodes[i].child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
+        kill_child(&mut self.nodes[i].child);
     }
 
     /// Sends `signal` (`STOP`, `CONT`, ...) to node `i`'s process.
     pub fn signal(&self, i: usize, signal: &str) {
-        let pid = self.nodes[i].child.as_ref().map(|c| c.id()).unwrap_or_else(|| panic!("{} is not running", self.nodes[i].name));
-        let ok = std::process::Command::new("kill").arg("-s").arg(signal).arg(pid.to_string()).status().is_ok_and(|s| s.success());
-        assert!(ok, "kill -s {signal} {pid}");
+        signal_child(self.nodes[i].child.as_ref(), &self.nodes[i].name, signal);
     }
 
     /// Index of the node named `name`.

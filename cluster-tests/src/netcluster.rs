@@ -9,7 +9,7 @@
 //! too, so the client sockets live beside the receiver (10.77.0.200). Nothing is added
 //! to the host's interfaces or routes.
 //!
-//! Config writing follows `cluster::TestCluster::add_node`.
+//! Configs start with the same [`NodeToml`] as `cluster::TestCluster`'s.
 
 use headend_node::ctl::client::Connection;
 use headend_proto::admin as pb;
@@ -18,8 +18,9 @@ use std::path::PathBuf;
 use std::process::{Child, Stdio};
 use std::time::Duration;
 
+use crate::cluster::{kill_child, signal_child, NodeToml};
 use crate::netns::{enter_netns, in_netns, Net};
-use crate::{die_with_parent, headend_bin, headend_command, http_get, toml_str, wait_for, HttpResponse};
+use crate::{die_with_parent, headend_bin, headend_command, http_get, wait_for, HttpResponse};
 
 /// How long a node may take to answer its admin API after start.
 pub const START_TIMEOUT: Duration = Duration::from_secs(20);
@@ -178,17 +179,9 @@ impl NetCluster {
         std::fs::create_dir_all(&dir).expect("node dir");
         let data_dir = dir.join("data");
         let b = &self.builder;
-        let mut toml = format!(
-            "version = 1\n\n[node]\nid = \"{name}\"\ndata_dir = {}\nhttp_listen = \"{http}\"\nlog_format = \"text\"\n\n\
-             [node.cluster]\nraft_listen = \"{raft}\"\nadmin_listen = \"{admin}\"\nheartbeat_ms = {}\n\
-             election_timeout_min_ms = {}\nelection_timeout_max_ms = {}\nlease_ms = {}\nbootstrap = {bootstrap}\n\
-             interfaces = [\"{ip}\"]\n",
-            toml_str(&data_dir.display().to_string()),
-            b.timing.0,
-            b.timing.1,
-            b.timing.2,
-            b.lease_ms,
-        );
+        let mut toml =
+            NodeToml { name: &name, data_dir: &data_dir, ip, http, rtsp: None, raft, admin, timing: b.timing, lease_ms: b.lease_ms, bootstrap }
+                .render();
         if i > 0 {
             toml.push_str(&format!("seeds = [\"{}\"]\n", self.nodes[0].raft));
         }
@@ -247,17 +240,12 @@ impl NetCluster {
 
     /// kill -9 of node `i`.
     pub fn kill(&mut self, i: usize) {
-        if let Some(mut c) = self.nodes[i].child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
+        kill_child(&mut self.nodes[i].child);
     }
 
     /// Sends `signal` (`STOP`, `CONT`, ...) to node `i`'s process.
     pub fn signal(&self, i: usize, signal: &str) {
-        let pid = self.nodes[i].child.as_ref().map(|c| c.id()).unwrap_or_else(|| panic!("{} is not running", self.nodes[i].name));
-        let ok = std::process::Command::new("kill").arg("-s").arg(signal).arg(pid.to_string()).status().is_ok_and(|s| s.success());
-        assert!(ok, "kill -s {signal} {pid}");
+        signal_child(self.nodes[i].child.as_ref(), &self.nodes[i].name, signal);
     }
 
     /// Fills node `i`'s data dir (its tmpfs, [`NetClusterBuilder::data_tmpfs_mb`]) until

@@ -81,9 +81,6 @@ pub struct GroupWatch {
     heard: VecDeque<u64>,
     /// Start packet of the last datagram both computed here and heard from the group.
     matched: Option<u64>,
-    /// Heard datagrams with content that matched nothing computed here (the shadow is
-    /// not in step with the main).
-    unmatched: u64,
     /// Content hashes of the datagrams this node sent lately (as main).
     sent: VecDeque<u64>,
     /// The best stamp heard from each source.
@@ -133,7 +130,6 @@ impl GroupWatch {
             keep_datagrams: keep_datagrams.max(1),
             heard: VecDeque::with_capacity(HEARD_KEPT),
             matched: None,
-            unmatched: 0,
             sent: VecDeque::with_capacity(keep_datagrams),
             stamps: HashMap::new(),
             echo: None,
@@ -158,10 +154,6 @@ impl GroupWatch {
             }
             self.sent.push_back(h);
         }
-    }
-
-    pub fn settings(&self) -> &FailoverSettings {
-        &self.settings
     }
 
     /// A datagram computed here, starting at packet `k`.
@@ -209,12 +201,8 @@ impl GroupWatch {
                 if self.heard.len() == HEARD_KEPT {
                     self.heard.pop_front();
                 }
+                // Heard before it was computed here (the main is a little ahead).
                 self.heard.push_back(h);
-                // Heard before computed is normal (a few datagrams); more is a shadow out
-                // of step, counted when it falls out of the window.
-                if self.heard.len() == HEARD_KEPT {
-                    self.unmatched += 1;
-                }
             }
         }
     }
@@ -224,13 +212,14 @@ impl GroupWatch {
         self.last_heard_ns.is_some()
     }
 
+    /// Whether the group is heard now: something arrived within `takeover_after`.
+    pub fn hearing(&self, now_ns: u64) -> bool {
+        self.last_heard_ns.is_some_and(|t| now_ns.saturating_sub(t) < self.settings.takeover_after.as_nanos() as u64)
+    }
+
     /// Start packet of the last datagram heard that this node computed too.
     pub fn matched(&self) -> Option<u64> {
         self.matched
-    }
-
-    pub fn best_foreign(&self) -> Option<Stamp> {
-        self.best_foreign
     }
 
     /// The decision before the next datagram, for a node holding `role` at `epoch` and
@@ -274,7 +263,7 @@ impl GroupWatch {
                 Decision::TakeOver { epoch, resend_after: self.matched }
             }
             (false, Role::Main) => {
-                if outranked.is_some() || self.last_heard_ns.is_some_and(|t| !silent_for(t)) {
+                if outranked.is_some() || self.hearing(now_ns) {
                     return Decision::Stay;
                 }
                 Decision::TakeOver { epoch, resend_after: self.matched }

@@ -313,7 +313,7 @@ fn run(
             let shadow = group
                 .as_ref()
                 .filter(|_| !sending)
-                .map(|g| ShadowProgress { hearing: g.hearing(clock.now_unix_ns()), matched: g.watch.matched() });
+                .map(|g| ShadowProgress { hearing: g.watch.hearing(clock.now_unix_ns()), matched: g.watch.matched() });
             events(PacerEvent::Progress { k: mux.position(), datagrams: sent, shadow });
         }
     }
@@ -339,8 +339,6 @@ struct GroupListener {
     watch: GroupWatch,
     buf: Vec<u8>,
     packets: Vec<TsPacket>,
-    takeover_after_ns: u64,
-    last_heard_ns: u64,
 }
 
 impl GroupListener {
@@ -362,8 +360,6 @@ impl GroupListener {
             watch: GroupWatch::new(settings, now_ns, keep),
             buf: vec![0u8; 2048],
             packets: Vec::with_capacity(PACKETS_PER_DATAGRAM),
-            takeover_after_ns: settings.takeover_after.as_nanos() as u64,
-            last_heard_ns: 0,
         })
     }
 
@@ -381,8 +377,8 @@ impl GroupListener {
             if self.is_own(from) {
                 continue;
             }
-            // RTP (RFC 2250): a 12-byte header before the packets.
-            let body = if n % 188 == 12 && self.buf[0] >> 6 == 2 { &self.buf[12..n] } else { &self.buf[..n] };
+            // Without RTP, if any; a datagram that is not TS still counts as heard.
+            let body = crate::recorder::ts_payload(&self.buf[..n]).unwrap_or(&[]);
             self.packets.clear();
             self.packets.extend(body.chunks_exact(188).filter(|c| c[0] == 0x47).map(|c| {
                 let mut b = [0u8; 188];
@@ -390,11 +386,6 @@ impl GroupListener {
                 TsPacket(b)
             }));
             self.watch.heard(now_ns, from, &self.packets);
-            self.last_heard_ns = now_ns;
         }
-    }
-
-    fn hearing(&self, now_ns: u64) -> bool {
-        self.watch.heard_any() && now_ns.saturating_sub(self.last_heard_ns) < self.takeover_after_ns
     }
 }

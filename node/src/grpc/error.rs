@@ -16,8 +16,6 @@ pub enum ApiError {
     /// The request was wrong; `field` is the request field to fix.
     #[error("{field}: {message}")]
     InvalidArgument { field: String, message: String },
-    #[error("{field}: {message}")]
-    Unimplemented { field: String, message: String },
     #[error("no channel {0:?}; fix: ListChannels shows the channel ids")]
     NoChannel(String),
     #[error("{0}")]
@@ -44,7 +42,6 @@ impl ApiError {
     pub fn code(&self) -> Code {
         match self {
             ApiError::InvalidArgument { .. } => Code::InvalidArgument,
-            ApiError::Unimplemented { .. } => Code::Unimplemented,
             ApiError::NoChannel(_) | ApiError::NotFound(_) => Code::NotFound,
             ApiError::NotHere { .. } | ApiError::FailedPrecondition(_) => Code::FailedPrecondition,
             ApiError::ChannelUnavailable(_) => Code::Unavailable,

@@ -135,7 +135,7 @@ mod tests {
 
     fn field_of(e: ApiError) -> String {
         match e {
-            ApiError::InvalidArgument { field, .. } | ApiError::Unimplemented { field, .. } => field,
+            ApiError::InvalidArgument { field, .. } => field,
             other => panic!("not a field error: {other}"),
         }
     }
