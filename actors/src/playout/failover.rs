@@ -229,7 +229,9 @@ impl GroupWatch {
     /// * Sending, but Raft made this node backup: stand down.
     /// * Shadow as backup: take over with a higher epoch than any heard once the group
     ///   has been silent for `takeover_after` (after the first listen if nothing was
-    ///   ever heard).
+    ///   ever heard). When the source heard last is older than this node's epoch, Raft
+    ///   has named a newer main that waits for that source to stop: leave it the first
+    ///   turn (twice the silence) so the two never take over at once.
     /// * Shadow, but Raft named this node main: the old main may still send, so wait
     ///   for the group to fall silent, then take over at Raft's epoch; never over a
     ///   source that outranks it.
@@ -256,7 +258,8 @@ impl GroupWatch {
                     }
                     None => return Decision::Stay,
                 };
-                if !silent_for(silent_since) {
+                let stale_source = self.best_foreign.is_some_and(|s| s.epoch < epoch);
+                if !silent_for(silent_since) || stale_source && !silent_for(silent_since + self.settings.takeover_after.as_nanos() as u64) {
                     return Decision::Stay;
                 }
                 let epoch = epoch.max(self.best_foreign.map_or(0, |s| s.epoch)) + 1;
@@ -450,6 +453,21 @@ mod tests {
         other.sent(&datagram(0));
         other.heard(MS, OTHER, &datagram(700));
         assert_eq!(other.decide(MS, true, Role::Main, 1), Decision::Stay);
+    }
+
+    #[test]
+    fn a_backup_leaves_a_silent_stale_main_to_the_main_raft_named() {
+        // Raft moved the group to epoch 2 (a named main waits in shadow); the old main at
+        // epoch 1 stops. The named main takes over after 50 ms of silence; the backup
+        // would only after 100 ms.
+        let mut w = GroupWatch::new(settings(), 0, 10);
+        w.heard(0, MAIN, &stamped(1, "old-main"));
+        assert_eq!(w.decide(60 * MS, false, Role::Backup, 2), Decision::Stay);
+        assert_eq!(w.decide(100 * MS, false, Role::Backup, 2), Decision::TakeOver { epoch: 3, resend_after: None });
+        // The current main (same epoch) falling silent: the usual 50 ms.
+        let mut w = GroupWatch::new(settings(), 0, 10);
+        w.heard(0, MAIN, &stamped(2, "main"));
+        assert_eq!(w.decide(50 * MS, false, Role::Backup, 2), Decision::TakeOver { epoch: 3, resend_after: None });
     }
 
     #[test]
