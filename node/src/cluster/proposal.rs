@@ -88,8 +88,12 @@ pub(crate) async fn execute(raft: &HeadendRaft, proposal: Proposal) -> Result<Ou
             } else {
                 ChangeMembers::RemoveNodes(BTreeSet::from([id]))
             };
-            outcome(raft.change_membership(change, false).await)?;
-            outcome(raft.client_write(Command::RemoveNode { name }).await)
+            // Forget the node's record first, while this node surely still leads: when the
+            // node removed is the leader itself, it stops leading once the new membership
+            // commits, and a write after that would wait for a leader it no longer knows.
+            let forgotten = outcome(raft.client_write(Command::RemoveNode { name }).await)?;
+            let changed = outcome(raft.change_membership(change, false).await)?;
+            Ok(Outcome { index: changed.index, result: forgotten.result })
         }
         Proposal::Join(node) => {
             let id = raft_id(&node.name);
