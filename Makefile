@@ -20,6 +20,7 @@ demo: deps
 
 ## All tests: unit, integration (real FFmpeg libraries, real multicast on loopback).
 test: deps
+	./deploy/target-space.sh
 	$(CARGO) build --workspace --all-targets
 	# The process tests run the binary this build made (building it again for one package
 	# alone would resolve features differently and recompile the stack).

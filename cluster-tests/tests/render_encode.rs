@@ -60,12 +60,24 @@ fn media_are_rendered_encoded_and_played() {
     let mut h = Headend::builder().channel(ch.clone()).spawn();
 
     // Both songs are built, the corrupt file fails with a reason that names it.
-    let all = headend_cluster_tests::wait_for(ENCODE_TIMEOUT, "two items built and one failure", || {
+    // A timeout prints the jobs as last seen: a queued job's reason (for example too little
+    // free disk for a build) says why nothing was built.
+    let deadline = std::time::Instant::now() + ENCODE_TIMEOUT;
+    let all = loop {
         let all = jobs(&h);
         let done = all.iter().filter(|j| j["state"] == "done").count();
         let failed = all.iter().filter(|j| j["state"] == "failed").count();
-        (done == 2 && failed == 1).then_some(all)
-    });
+        if done == 2 && failed == 1 {
+            break all;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out after {ENCODE_TIMEOUT:?} waiting for two items built and one failure; jobs: {}",
+            serde_json::to_string_pretty(&all).unwrap_or_default()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+
     let broken = job(&all, "03-broken.mp3").expect("broken job listed");
     let reason = broken["reason"].as_str().unwrap_or_default();
     assert!(reason.contains("03-broken.mp3"), "reason names the file: {reason}");
