@@ -61,12 +61,14 @@ pub struct ClusterBuilder {
     channels: Vec<(usize, Channel)>,
     /// `[node.recorder] segment_secs` of every node.
     recorder_segment_secs: Option<u64>,
+    /// Environment of every node's process (credentials of an object store).
+    env: Vec<(String, String)>,
 }
 
 impl ClusterBuilder {
     /// A cluster of `nodes` voters.
     pub fn new(nodes: usize) -> Self {
-        ClusterBuilder { nodes, token: None, tls: false, snapshot_logs: None, lease_ms: 1000, timing: (40, 100, 200), channels: Vec::new(), recorder_segment_secs: None }
+        ClusterBuilder { nodes, token: None, tls: false, snapshot_logs: None, lease_ms: 1000, timing: (40, 100, 200), channels: Vec::new(), recorder_segment_secs: None, env: Vec::new() }
     }
 
     /// Requires this bearer token on the admin API.
@@ -102,6 +104,12 @@ impl ClusterBuilder {
     /// Recorded segments of `secs` on every node (default 60 s).
     pub fn recorder_segment_secs(mut self, secs: u64) -> Self {
         self.recorder_segment_secs = Some(secs);
+        self
+    }
+
+    /// Sets an environment variable of every node's process.
+    pub fn env(mut self, key: &str, value: &str) -> Self {
+        self.env.push((key.into(), value.into()));
         self
     }
 
@@ -299,6 +307,7 @@ impl TestCluster {
         assert!(node.child.is_none(), "{} is running", node.name);
         let log = std::fs::OpenOptions::new().create(true).append(true).open(&node.stderr).expect("stderr log");
         let mut cmd = headend_command();
+        cmd.envs(self.builder.env.iter().map(|(k, v)| (k, v)));
         cmd.env("RUST_LOG", "info,openraft=warn").arg("run").arg("--config").arg(&node.config).stdout(Stdio::null()).stderr(log);
         die_with_parent(&mut cmd);
         node.child = Some(cmd.spawn().unwrap_or_else(|e| panic!("cannot start {}: {e}", headend_bin().display())));
@@ -438,6 +447,7 @@ pub fn stream_request(name: &str, group: &str, port: u32) -> pb::RequestStreamRe
         destination: Some(pb::Destination { group: group.into(), port }),
         template: String::new(),
         media_folder: String::new(),
+        render: false,
     }
 }
 

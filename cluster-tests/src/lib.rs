@@ -15,6 +15,7 @@
 pub mod cluster;
 pub mod netcluster;
 pub mod netns;
+pub mod s3;
 
 use std::fmt::Write as _;
 use std::io::{Read, Write};

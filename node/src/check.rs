@@ -20,9 +20,13 @@ pub fn probe_items(config: &Config) -> (usize, Vec<ItemProblem>) {
     let mut checked = 0;
     let mut problems = Vec::new();
     for c in &config.channels {
-        let spec = channel_spec(c, &config.node.data_dir);
+        let spec = channel_spec(c, &config.node.data_dir, &crate::sync::cache_root(config));
         if c.render.is_some() && !crate::spec::items_dir(&config.node.data_dir, &c.id).is_dir() {
             continue; // nothing encoded yet: the node makes the items from the media
+        }
+        let cache_only = c.sync.is_some() && c.playlist.source.folder.is_none() && c.playlist.source.items.is_none();
+        if cache_only && !crate::sync::cache_root(config).join(crate::sync::channel_folder(c).unwrap_or_default()).is_dir() {
+            continue; // nothing synced yet: the node fills the cache from the source
         }
         let items = match spec.playlist.list() {
             Ok(items) => items,

@@ -8,7 +8,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use headend_actors::playout::actor::{actor_name, ChannelMsg};
 use headend_actors::jobs::pool::{self, PoolMsg};
-use headend_actors::jobs::status::JobControl;
+use headend_actors::jobs::status::{JobControl, JobState};
 use headend_actors::recorder::{RecorderMsg, ACTOR_NAME as RECORDER};
 use ractor::{ActorRef, RpcReplyPort};
 use serde_json::json;
@@ -32,6 +32,8 @@ pub enum ApiError {
     RecorderUnavailable,
     #[error("no recorded segment {0:?} here (GET /recordings lists them)")]
     NoRecording(String),
+    #[error("no item file {0:?} here (GET /items/<channel> lists a rendered channel's items on the node that builds them)")]
+    NoItem(String),
     #[error("no HLS file {0:?} here (this node serves a channel as HLS while it is its main; GET /hls/<channel>/index.m3u8)")]
     NoHls(String),
     #[error("the sync actor did not answer in time")]
@@ -51,7 +53,7 @@ impl IntoResponse for ApiError {
         let status = match self {
             ApiError::UnknownChannel(_) => StatusCode::NOT_FOUND,
             ApiError::Unavailable(_) | ApiError::SyncUnavailable | ApiError::RecorderUnavailable => StatusCode::SERVICE_UNAVAILABLE,
-            ApiError::NoSync | ApiError::NoRecorder | ApiError::NoHls(_) | ApiError::NoRecording(_) | ApiError::NoEncode | ApiError::UnknownJob(_) | ApiError::NoThumbnail(_) => StatusCode::NOT_FOUND,
+            ApiError::NoSync | ApiError::NoRecorder | ApiError::NoItem(_) | ApiError::NoHls(_) | ApiError::NoRecording(_) | ApiError::NoEncode | ApiError::UnknownJob(_) | ApiError::NoThumbnail(_) => StatusCode::NOT_FOUND,
             ApiError::EncodeUnavailable => StatusCode::SERVICE_UNAVAILABLE,
         };
         (status, Json(json!({ "error": self.to_string() }))).into_response()
@@ -64,7 +66,10 @@ pub fn router(channels: Vec<String>, data_dir: PathBuf) -> Router {
     let list = channels.clone();
     let hls_dir = data_dir.join("hls");
     let recordings_dir = data_dir.join("recordings");
+    let (items_root, items_file_root) = (data_dir.clone(), data_dir.clone());
     Router::new()
+        .route("/items/{id}", get(move |p| items_list(items_root.clone(), p)))
+        .route("/items/{id}/{file}", get(move |p| item_file(items_file_root.clone(), p)))
         .route("/hls/{id}/{file}", get(move |p| hls_file(hls_dir.clone(), p)))
         .route("/recordings/{id}/{file}", get(move |p| recording_file(recordings_dir.clone(), p)))
         .route("/channels", get(move || async move { Json(json!({ "channels": list })) }))
@@ -149,10 +154,45 @@ async fn hls_file(dir: PathBuf, Path((id, file)): Path<(String, String)>) -> Res
     }
 }
 
+fn channel_id_ok(id: &str) -> bool {
+    !id.is_empty() && id.len() <= 100 && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+/// A rendered channel's items on this node, and whether builds of it are pending (for
+/// the peers that mirror them; see `items.rs`).
+async fn items_list(data_dir: PathBuf, Path(id): Path<String>) -> Result<Response, ApiError> {
+    if !channel_id_ok(&id) {
+        return Err(ApiError::NoItem(id));
+    }
+    let dir = crate::spec::items_dir(&data_dir, &id);
+    if !tokio::fs::try_exists(&dir).await.unwrap_or(false) {
+        return Err(ApiError::NoItem(id));
+    }
+    let building = match ask_pool(PoolMsg::Status).await {
+        Ok(s) => s.jobs.iter().any(|j| j.channel == id && matches!(j.state, JobState::Queued | JobState::Running)),
+        Err(_) => true, // unknown: never let a peer delete on our account
+    };
+    let items = tokio::task::spawn_blocking(move || crate::items::list(&dir)).await.unwrap_or_default();
+    Ok(Json(crate::items::ItemList { channel: id, items, building }).into_response())
+}
+
+/// One item or sidecar, streamed (items run to hundreds of megabytes).
+async fn item_file(data_dir: PathBuf, Path((id, file)): Path<(String, String)>) -> Result<Response, ApiError> {
+    if !channel_id_ok(&id) || !crate::items::servable(&file) {
+        return Err(ApiError::NoItem(format!("{id}/{file}")));
+    }
+    let path = crate::spec::items_dir(&data_dir, &id).join(&file);
+    let f = tokio::fs::File::open(&path).await.map_err(|_| ApiError::NoItem(format!("{id}/{file}")))?;
+    let len = f.metadata().await.map(|m| m.len()).unwrap_or(0);
+    let kind = if file.ends_with(".ts") { "video/mp2t" } else { "application/json" };
+    let body = axum::body::Body::from_stream(tokio_util::io::ReaderStream::new(f));
+    Ok(([(header::CONTENT_TYPE, kind.to_string()), (header::CONTENT_LENGTH, len.to_string())], body).into_response())
+}
+
 /// A complete recorded segment (`<start_ms>.ts`; a segment being written is `.part` and
 /// never matches), for a peer that fills in with it.
 async fn recording_file(dir: PathBuf, Path((id, file)): Path<(String, String)>) -> Result<Response, ApiError> {
-    let id_ok = !id.is_empty() && id.len() <= 100 && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    let id_ok = channel_id_ok(&id);
     let file_ok = file.strip_suffix(".ts").is_some_and(|n| !n.is_empty() && n.len() <= 20 && n.bytes().all(|b| b.is_ascii_digit()));
     if !id_ok || !file_ok {
         return Err(ApiError::NoRecording(format!("{id}/{file}")));

@@ -10,6 +10,7 @@ pub mod demo_media;
 pub mod encode;
 pub mod grpc;
 pub mod http;
+pub mod items;
 pub mod reconcile;
 pub mod rtsp;
 pub mod run;

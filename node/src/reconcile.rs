@@ -5,6 +5,11 @@
 //! channels report goes back into Raft: a main's schedule changes (`MainSchedule`), a
 //! backup's data-plane takeover (`TakeOver`).
 //!
+//! Media follow the roles: a node syncs the sources of the channels it streams (and of
+//! those whose encode job it holds), its encode pool builds the rendered channels whose
+//! job the scheduler placed here, and a main or backup of a rendered channel built
+//! elsewhere mirrors the builder's items (`items.rs`), so both play identical bytes.
+//!
 //! It holds no state Raft does not have: restarted, it converges to the same channels
 //! and roles. Channels of the node's own config file are not Raft's: they play on this
 //! node alone, and a replicated channel with the same id is refused here.
@@ -14,7 +19,11 @@ use crate::cluster::{ClusterHandle, Proposal};
 use crate::config::FailoverConfig;
 use crate::rtsp::server::ServedChannel;
 use crate::rtsp::RtspChannels;
+use crate::encode::Encoder;
+use crate::scheduler::render_job_id;
 use crate::spec::channel_spec;
+use headend_actors::jobs::build::ChannelBuild;
+use headend_actors::sync::actor::{SourceSpec, SyncMsg, ACTOR_NAME as SYNC};
 use headend_actors::playout::actor::{actor_name, ChannelEnv, ChannelMsg, ChannelNotice};
 use headend_actors::playout::clock::Clock;
 use headend_actors::playout::pacer::PacerRole;
@@ -46,6 +55,9 @@ const KEEP_RECORDINGS: usize = 10;
 /// this node's own state.
 const BARRIER_WAIT: Duration = Duration::from_secs(3);
 
+/// How often a main or backup of a rendered channel mirrors the builder's items.
+const MIRROR_EVERY: Duration = Duration::from_secs(2);
+
 /// What the reconciler works with.
 #[derive(Clone)]
 pub struct Reconciler {
@@ -62,6 +74,23 @@ pub struct Reconciler {
     pub clock: Arc<dyn Clock>,
     /// The RTSP server's channels, when the node runs one.
     pub rtsp: Option<RtspChannels>,
+    /// Where synced media go (`crate::sync::cache_root`).
+    pub cache_root: PathBuf,
+    /// `node.sync.interval_secs`.
+    pub sync_interval_secs: u64,
+    /// The config file's sources and builds: always kept next to the cluster's.
+    pub local_sources: Vec<SourceSpec>,
+    pub local_builds: Vec<ChannelBuild>,
+    pub encoder: Encoder,
+}
+
+/// What this node does for the media of the cluster's channels.
+#[derive(Debug, Default)]
+struct MediaWork {
+    sources: Vec<SourceSpec>,
+    builds: Vec<ChannelBuild>,
+    /// Rendered channels this node streams, by the node that builds their items.
+    mirrors: BTreeMap<String, String>,
 }
 
 /// A channel this node runs for the cluster.
@@ -117,8 +146,15 @@ impl Reconciler {
         let mut hls: BTreeSet<String> = BTreeSet::new();
         let mut metrics = self.cluster.raft().metrics();
         let mut fetchers: BTreeMap<String, JoinHandle<()>> = BTreeMap::new();
+        let mut mirrors: BTreeMap<String, (String, JoinHandle<()>)> = BTreeMap::new();
+        let (builds_tx, builds_rx) = watch::channel(self.local_builds.clone());
+        let builder = tokio::spawn(run_encoder(self.encoder.clone(), builds_rx));
         loop {
             self.reconcile(&mut running, &mut refused, &notices_tx);
+            let work = self.cluster.state().read(|s| self.media_work(s, &refused));
+            self.sync_sources(&work.sources);
+            builds_tx.send_replace(work.builds);
+            self.mirror_items(work.mirrors, &mut mirrors);
             self.record(&running, &mut recording);
             self.serve_hls(&running, &mut hls);
             self.serve_rtsp(&running);
@@ -144,8 +180,14 @@ impl Reconciler {
             }
         }
         proposer.abort();
+        builder.abort();
+        self.sync_sources(&[]);
+        let _ = self.encoder.set(self.local_builds.clone()).await;
         for (_, f) in fetchers {
             f.abort();
+        }
+        for (_, (_, m)) in mirrors {
+            m.abort();
         }
         for id in recording {
             recorder_cast(RecorderMsg::Stop { channel: id });
@@ -158,10 +200,103 @@ impl Reconciler {
         }
     }
 
+    /// What this node syncs, builds and mirrors for the cluster's channels (next to the
+    /// config file's own sources and builds). Channels refused here (an id of the config
+    /// file) are left out.
+    fn media_work(&self, s: &ClusterState, refused: &BTreeSet<String>) -> MediaWork {
+        let mut work = MediaWork { sources: self.local_sources.clone(), builds: self.local_builds.clone(), ..MediaWork::default() };
+        let streams = |id: &str| s.groups.values().any(|g| g.channel == id && (g.main.as_deref() == Some(&self.node) || g.backup.as_deref() == Some(&self.node)));
+        for (id, c) in s.channels.iter().filter(|(id, _)| !refused.contains(*id) && !self.local_ids.contains(*id)) {
+            let c = &c.config;
+            let job = s.encode_jobs.get(&render_job_id(id)).and_then(|j| j.node.clone());
+            let builds_here = c.render.is_some() && job.as_deref() == Some(&self.node);
+            if c.render.is_some() && streams(id) {
+                if let Some(builder) = job.filter(|n| *n != self.node) {
+                    work.mirrors.insert(id.clone(), builder);
+                }
+            }
+            // A rendered channel's media are needed where it is built; the others' where
+            // they are played.
+            let needs_media = if c.render.is_some() { builds_here } else { streams(id) };
+            if needs_media {
+                if let Some(src) = crate::sync::source_spec(c, self.sync_interval_secs) {
+                    if !work.sources.iter().any(|x| x.channel == src.channel) {
+                        work.sources.push(src);
+                    }
+                }
+            }
+            if builds_here {
+                let media = c.render.as_ref().and_then(|r| r.media.clone()).or_else(|| Some(self.cache_root.join(crate::sync::channel_folder(c)?)));
+                match media.map(|m| crate::encode::channel_build(c, m, &self.data_dir)) {
+                    Some(Ok(Some(b))) => work.builds.push(b),
+                    Some(Err(e)) => tracing::error!(channel = %id, error = %e, "cannot build this channel's items"),
+                    _ => tracing::error!(channel = %id, "a rendered channel without media folder or source; fix: give it render.media or a sync source"),
+                }
+            }
+        }
+        work
+    }
+
+    /// Hands the sync actor the sources to sync (idempotent; repeated every pass, so a
+    /// restarted actor gets them back).
+    fn sync_sources(&self, sources: &[SourceSpec]) {
+        if let Some(actor) = ractor::registry::where_is(SYNC).map(ActorRef::<SyncMsg>::from) {
+            let _ = actor.cast(SyncMsg::SetSources(sources.to_vec()));
+        }
+    }
+
+    /// Keeps one mirroring task per rendered channel this node streams and another node
+    /// builds (restarted when the builder changes).
+    fn mirror_items(&self, wanted: BTreeMap<String, String>, tasks: &mut BTreeMap<String, (String, JoinHandle<()>)>) {
+        tasks.retain(|id, (builder, task)| {
+            let keep = wanted.get(id) == Some(builder) && !task.is_finished();
+            if !keep {
+                task.abort();
+            }
+            keep
+        });
+        for (id, builder) in wanted {
+            if tasks.contains_key(&id) {
+                continue;
+            }
+            let (cluster, dir) = (self.cluster.clone(), crate::spec::items_dir(&self.data_dir, &id));
+            let (channel, from) = (id.clone(), builder.clone());
+            tracing::info!(channel = %id, builder = %builder, "mirroring the channel's items from the node that builds them");
+            let task = tokio::spawn(async move {
+                let client = reqwest::Client::builder().connect_timeout(Duration::from_secs(5)).build().unwrap_or_default();
+                let mut failing = false;
+                loop {
+                    let peer = cluster.state().read(|s| s.nodes.get(&from).map(|n| n.http_addr.clone()).filter(|a| !a.is_empty()));
+                    if let Some(peer) = peer {
+                        match crate::items::mirror(&client, &peer, &channel, &dir).await {
+                            Ok(m) => {
+                                if m.copied + m.removed > 0 || failing {
+                                    tracing::info!(channel = %channel, builder = %from, copied = m.copied, removed = m.removed, "mirrored items");
+                                }
+                                failing = false;
+                            }
+                            Err(e) if !failing => {
+                                tracing::warn!(channel = %channel, builder = %from, error = %e, "cannot mirror the channel's items yet (retrying)");
+                                failing = true;
+                            }
+                            Err(_) => {}
+                        }
+                    }
+                    tokio::time::sleep(MIRROR_EVERY).await;
+                }
+            });
+            tasks.insert(id, (builder, task));
+        }
+    }
+
     /// The spec this node runs a replicated channel with: sent from the node's own
     /// interface and source address when it has one.
     fn spec(&self, config: &crate::config::ChannelConfig) -> ChannelSpec {
-        let mut spec = channel_spec(config, &self.data_dir);
+        if config.render.is_some() {
+            // Its playlist folder: empty, not missing, until the first items arrive.
+            let _ = std::fs::create_dir_all(crate::spec::items_dir(&self.data_dir, &config.id));
+        }
+        let mut spec = channel_spec(config, &self.data_dir, &self.cache_root);
         if let Some(ip) = self.interface {
             spec.output.interface = ip;
             spec.output.source = Some(ip);
@@ -389,4 +524,20 @@ fn recorder_cast(msg: RecorderMsg) -> bool {
 /// Sends to the node's HLS actor; false when it is not running (retried later).
 fn hls_cast(msg: HlsMsg) -> bool {
     ractor::registry::where_is(HLS).map(ActorRef::<HlsMsg>::from).is_some_and(|r| r.cast(msg).is_ok())
+}
+
+/// Hands the encoder each new set of builds (the first one may start Chromium, which
+/// takes a moment: it runs here, off the reconciler's loop).
+async fn run_encoder(encoder: Encoder, mut builds: watch::Receiver<Vec<ChannelBuild>>) {
+    loop {
+        let wanted = builds.borrow_and_update().clone();
+        if let Err(e) = encoder.set(wanted).await {
+            tracing::error!(error = %e, "cannot start the encoder for the channels placed here (retrying)");
+            tokio::time::sleep(Duration::from_secs(5)).await;
+            continue;
+        }
+        if builds.changed().await.is_err() {
+            return;
+        }
+    }
 }

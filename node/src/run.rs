@@ -20,7 +20,7 @@ use tokio::net::TcpListener;
 /// Runs the node with an already bound HTTP listener (tests bind port 0).
 pub async fn run(config: Config, listener: TcpListener, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
     crate::encode::create_items_dirs(&config)?;
-    let specs: Vec<_> = config.channels.iter().map(|c| channel_spec(c, &config.node.data_dir)).collect();
+    let specs: Vec<_> = config.channels.iter().map(|c| channel_spec(c, &config.node.data_dir, &crate::sync::cache_root(&config))).collect();
     let ids: Vec<String> = specs.iter().map(|s| s.id.clone()).collect();
     let clock: Arc<dyn Clock> = Arc::new(MonotonicClock::new());
     let args = PlayoutArgs { channels: specs, data_dir: config.node.data_dir.clone(), clock: clock.clone() };
@@ -61,6 +61,11 @@ pub async fn run(config: Config, listener: TcpListener, shutdown: impl Future<Ou
             local_ids: ids.iter().cloned().collect(),
             clock: clock.clone(),
             rtsp: None,
+            cache_root: crate::sync::cache_root(&config),
+            sync_interval_secs: config.node.sync.interval_secs,
+            local_sources: crate::sync::sources(&config),
+            local_builds: crate::encode::channel_builds(&config)?,
+            encoder: encode.clone(),
         };
         let mut reconciler = reconciler;
         if let Some(addr) = config.node.rtsp_listen {
@@ -87,10 +92,7 @@ pub async fn run(config: Config, listener: TcpListener, shutdown: impl Future<Ou
     if let Some(recorder) = recorder {
         let _ = recorder.stop_and_wait(Some("shutdown".into()), Some(Duration::from_secs(10))).await;
     }
-    if let Some((renderer, pool)) = encode {
-        pool.stop(Some("shutdown".into()));
-        renderer.shutdown().await;
-    }
+    encode.shutdown().await;
     supervisor.stop(Some("shutdown".into()));
     let _ = tokio::time::timeout(Duration::from_secs(10), supervisor_done).await;
     served?;

@@ -12,13 +12,19 @@ pub fn items_dir(data_dir: &Path, channel_id: &str) -> PathBuf {
     data_dir.join("channels").join(channel_id).join("items")
 }
 
-/// The playout spec of a channel. The config must have passed `validate()`.
-pub fn channel_spec(c: &ChannelConfig, data_dir: &Path) -> ChannelSpec {
+/// The playout spec of a channel on a node with this data folder and sync cache folder
+/// (`crate::sync::cache_root`). The config must have passed `validate()`. A rendered
+/// channel plays its items folder; a synced channel without a playlist source plays its
+/// cache folder.
+pub fn channel_spec(c: &ChannelConfig, data_dir: &Path, cache_root: &Path) -> ChannelSpec {
     let playlist = match c.playlist.source.kind() {
         _ if c.render.is_some() => PlaylistSource::Folder(items_dir(data_dir, &c.id)),
         Some(PlaylistSourceKind::Folder(dir)) => PlaylistSource::Folder(dir.to_path_buf()),
         Some(PlaylistSourceKind::Items(items)) => PlaylistSource::Items(items.to_vec()),
-        None => PlaylistSource::Items(Vec::new()),
+        None => match crate::sync::channel_folder(c) {
+            Some(folder) => PlaylistSource::Folder(cache_root.join(folder)),
+            None => PlaylistSource::Items(Vec::new()),
+        },
     };
     ChannelSpec {
         id: c.id.clone(),

@@ -23,21 +23,21 @@ pub fn channel_folder(c: &ChannelConfig) -> Option<String> {
     Some(c.sync.as_ref()?.folder.clone().unwrap_or_else(|| c.id.clone()))
 }
 
+/// The source of a channel with a `[channels.sync]` section; `default_interval_secs` is
+/// `node.sync.interval_secs`.
+pub fn source_spec(c: &ChannelConfig, default_interval_secs: u64) -> Option<SourceSpec> {
+    let s = c.sync.as_ref()?;
+    Some(SourceSpec {
+        channel: channel_folder(c)?,
+        url: s.source.clone(),
+        options: s.options.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+        interval: Duration::from_secs(s.interval_secs.unwrap_or(default_interval_secs)),
+    })
+}
+
 /// The sources configured on this node (channels with a `[channels.sync]` section).
 pub fn sources(config: &Config) -> Vec<SourceSpec> {
-    config
-        .channels
-        .iter()
-        .filter_map(|c| {
-            let s = c.sync.as_ref()?;
-            Some(SourceSpec {
-                channel: channel_folder(c)?,
-                url: s.source.clone(),
-                options: s.options.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
-                interval: Duration::from_secs(s.interval_secs.unwrap_or(config.node.sync.interval_secs)),
-            })
-        })
-        .collect()
+    config.channels.iter().filter_map(|c| source_spec(c, config.node.sync.interval_secs)).collect()
 }
 
 /// Sync settings from `[node.sync]`.
@@ -60,10 +60,11 @@ pub fn catalog(config: &Config) -> anyhow::Result<Catalog> {
     Ok(Catalog::open(&path)?)
 }
 
-/// The sync actor's arguments, or `None` when no channel syncs.
+/// The sync actor's arguments, or `None` when no channel syncs and the node is not in a
+/// cluster (whose reconciler hands the actor the replicated channels' sources).
 pub fn actor_args(config: &Config, hooks: SyncHooks) -> anyhow::Result<Option<SyncArgs>> {
     let sources = sources(config);
-    if sources.is_empty() {
+    if sources.is_empty() && config.node.cluster.is_none() {
         return Ok(None);
     }
     Ok(Some(SyncArgs { sources, catalog: catalog(config)?, settings: settings(config), hooks }))

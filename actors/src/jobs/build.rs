@@ -26,7 +26,7 @@ use crate::sync::metadata::{read_media_info, MetadataError};
 const FRAME_QUEUE: usize = 8;
 
 /// Everything about a channel that its items are made from.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ChannelBuild {
     pub channel: String,
     /// Shown on the page.

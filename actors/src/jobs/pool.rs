@@ -8,6 +8,11 @@
 //! (`scan`), so a change of the media, its sidecar or artwork, the channel's format or
 //! its template (checked every `template_check_every`) makes a new item; the old one
 //! stays on air until the new one is written, then it is deleted.
+//!
+//! The set of channels can change at run time (`SetChannels`, sent by the cluster
+//! reconciler). Channels are keyed by id; each added channel (or changed settings) gets a
+//! new generation, which its scans carry, so a scan that ends after its channel was
+//! removed or replaced is dropped.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::PathBuf;
@@ -57,6 +62,7 @@ fn available_memory_bytes() -> Option<u64> {
     Some(kb * 1024)
 }
 
+/// What the pool starts with. `channels` may be empty (see `PoolMsg::SetChannels`).
 #[derive(Debug, Clone)]
 pub struct PoolArgs {
     pub channels: Vec<ChannelBuild>,
@@ -69,9 +75,11 @@ pub struct PoolArgs {
 pub enum PoolMsg {
     /// Scan every channel now (also sent on the interval).
     Scan,
-    /// A channel's scan is done (sent by the scan's task). `template` is the template's
-    /// new fingerprint when it was checked this time.
-    Scanned { channel: usize, template: Option<String>, result: Result<Scan, String> },
+    /// A channel's scan is done (sent by the scan's task). `generation` names the channel
+    /// settings the scan was made for: the result of a channel removed or replaced
+    /// meanwhile is dropped. `template` is the template's new fingerprint when it was
+    /// checked this time.
+    Scanned { channel: String, generation: u64, template: Option<String>, result: Result<Scan, String> },
     /// A build made progress (0..=1).
     Progress { id: String, fraction: f32 },
     /// A build ended; its record is already stored.
@@ -80,12 +88,20 @@ pub enum PoolMsg {
     /// Build (or rebuild) a job now.
     Start { id: String, reply: RpcReplyPort<JobControl> },
     Cancel { id: String, reply: RpcReplyPort<JobControl> },
+    /// Replace the set of channels, keyed by `ChannelBuild::channel` (a later duplicate
+    /// wins). An unchanged channel keeps its state. A removed channel, or one whose
+    /// `ChannelBuild` changed (it is removed, then added), loses its queued jobs and its
+    /// media (they leave `Status`); its running builds are cancelled, and that
+    /// cancellation is neither recorded as a failure nor holds the job. Its items and job
+    /// records are kept. A new channel is scanned at once.
+    SetChannels(Vec<ChannelBuild>),
 }
 
 /// What the pool knows of one media file of a channel.
 #[derive(Debug, Clone)]
 struct Known {
-    channel: usize,
+    /// The channel's key (`ChannelBuild::channel`).
+    channel: String,
     position: usize,
     media: MediaFile,
 }
@@ -96,6 +112,8 @@ struct Running {
     started: Instant,
     progress: f32,
     cancel: CancellationToken,
+    /// Its channel was removed or replaced: cancelled, not shown, not held when it ends.
+    detached: bool,
 }
 
 /// What a channel's scan found: its media (in play order) and the items already built.
@@ -108,18 +126,27 @@ pub struct Scan {
 #[derive(Debug)]
 struct ChannelState {
     build: Arc<ChannelBuild>,
+    /// Set when the channel (with these settings) was added; scans carry it.
+    generation: u64,
     /// Fingerprint of the template, refreshed every `template_check_every`.
     template: Option<String>,
     template_checked: Option<Instant>,
     scanning: bool,
 }
 
-#[derive(Debug, Clone, Copy)]
-pub struct EncodePool;
+impl ChannelState {
+    fn new(build: ChannelBuild, generation: u64) -> ChannelState {
+        ChannelState { build: Arc::new(build), generation, template: None, template_checked: None, scanning: false }
+    }
+}
 
-pub struct PoolState {
-    args: PoolArgs,
-    channels: Vec<ChannelState>,
+/// The pool's bookkeeping: channels, known media, queue, running builds and outcomes.
+/// No I/O and no tasks: the actor does those.
+#[derive(Debug, Default)]
+struct Jobs {
+    channels: BTreeMap<String, ChannelState>,
+    /// The last channel generation handed out.
+    generation: u64,
     /// Every media file of the last scans, by job id.
     known: BTreeMap<String, Known>,
     queue: JobQueue<()>,
@@ -128,65 +155,55 @@ pub struct PoolState {
     records: HashMap<String, JobRecord>,
     /// Cancelled by an operator: not queued again until started or changed.
     held: HashSet<String>,
-    /// Job ids waiting because the disk is too full.
-    disk_low: Option<String>,
 }
 
-impl std::fmt::Debug for PoolState {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PoolState").field("queued", &self.queue.len()).field("running", &self.running.len()).finish()
+impl Jobs {
+    /// Replaces the set of channels (see `PoolMsg::SetChannels`); returns the keys of the
+    /// channels added or replaced, to scan at once.
+    fn set_channels(&mut self, builds: Vec<ChannelBuild>) -> Vec<String> {
+        let mut wanted: BTreeMap<String, ChannelBuild> = builds.into_iter().map(|b| (b.channel.clone(), b)).collect();
+        let current: Vec<String> = self.channels.keys().cloned().collect();
+        for key in current {
+            let unchanged = wanted.get(&key).is_some_and(|b| *self.channels[&key].build == *b);
+            if unchanged {
+                wanted.remove(&key);
+            } else {
+                self.remove_channel(&key);
+            }
+        }
+        let mut added = Vec::with_capacity(wanted.len());
+        for (key, build) in wanted {
+            self.generation += 1;
+            self.channels.insert(key.clone(), ChannelState::new(build, self.generation));
+            added.push(key);
+        }
+        added
     }
-}
 
-fn now_ms() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
-}
-
-impl PoolState {
-    fn scan_channels(&mut self, myself: &ActorRef<PoolMsg>) {
-        let every = self.args.settings.template_check_every;
-        for (i, ch) in self.channels.iter_mut().enumerate() {
-            if ch.scanning {
-                continue;
-            }
-            ch.scanning = true;
-            let check_template = ch.template_checked.is_none_or(|t| t.elapsed() >= every);
-            if check_template {
-                ch.template_checked = Some(Instant::now());
-            }
-            let (build, known_template, myself) = (ch.build.clone(), ch.template.clone(), myself.clone());
-            tokio::spawn(async move {
-                // A template that cannot be read now keeps its last fingerprint.
-                let checked = if check_template { Some(build::template_fingerprint(&build).await) } else { None };
-                let template = match checked {
-                    Some(Ok(fp)) => Some(fp),
-                    Some(Err(e)) => {
-                        tracing::warn!(channel = %build.channel, "template check: {e}");
-                        None
-                    }
-                    None => None,
-                };
-                let result = match template.clone().or(known_template) {
-                    None => Err("the template could not be read yet".to_string()),
-                    Some(fp) => {
-                        let b = build.clone();
-                        tokio::task::spawn_blocking(move || {
-                            let media = scan::scan(&b.media_dir, &b.format_key(&fp))
-                                .map_err(|e| format!("cannot list media folder {}: {e}", b.media_dir.display()))?;
-                            Ok(Scan { media, existing: scan::existing_items(&b.items_dir) })
-                        })
-                        .await
-                        .map_err(|e| e.to_string())
-                        .and_then(|r| r)
-                    }
-                };
-                let _ = myself.send_message(PoolMsg::Scanned { channel: i, template, result });
-            });
+    /// Forgets a channel: its media, queued jobs and holds go; its running builds are
+    /// cancelled and detached.
+    fn remove_channel(&mut self, key: &str) {
+        self.channels.remove(key);
+        let ids: Vec<String> = self.known.iter().filter(|(_, k)| k.channel == key).map(|(id, _)| id.clone()).collect();
+        for id in ids {
+            self.known.remove(&id);
+            self.queue.remove(&id);
+            self.held.remove(&id);
+        }
+        for r in self.running.values_mut().filter(|r| r.known.channel == key) {
+            r.detached = true;
+            r.cancel.cancel();
         }
     }
 
-    fn scanned(&mut self, channel: usize, template: Option<String>, result: Result<Scan, String>) {
-        let ch = &mut self.channels[channel];
+    /// Takes a channel's scan: forgets its media that are gone, queues those that need
+    /// an item. Returns the items the scan found replaced (to delete). A scan of a channel
+    /// removed or replaced since it started is dropped.
+    fn scanned(&mut self, channel: &str, generation: u64, template: Option<String>, result: Result<Scan, String>) -> Vec<PathBuf> {
+        let Some(ch) = self.channels.get_mut(channel).filter(|c| c.generation == generation) else {
+            tracing::debug!(channel, generation, "encode scan of a removed or replaced channel dropped");
+            return Vec::new();
+        };
         ch.scanning = false;
         if template.is_some() {
             ch.template = template;
@@ -194,8 +211,8 @@ impl PoolState {
         let Scan { media, existing } = match result {
             Ok(scan) => scan,
             Err(e) => {
-                tracing::warn!(channel = %ch.build.channel, "encode scan: {e}");
-                return;
+                tracing::warn!(channel, "encode scan: {e}");
+                return Vec::new();
             }
         };
         let current: HashSet<String> = media.iter().map(|m| m.job_id()).collect();
@@ -210,114 +227,64 @@ impl PoolState {
         }
         for (position, m) in media.iter().enumerate() {
             let id = m.job_id();
-            let fresh = Known { channel, position, media: m.clone() };
-            self.known.insert(id.clone(), fresh);
+            self.known.insert(id.clone(), Known { channel: channel.to_string(), position, media: m.clone() });
             let built = existing.contains_key(&m.item_name());
             let failed = self.records.get(&m.fingerprint).is_some_and(|r| matches!(r.outcome, Outcome::Failed { .. }));
             if built || failed || self.held.contains(&id) || self.running.contains_key(&id) || self.queue.contains(&id) {
                 continue;
             }
-            self.queue.push(id, Urgency::Scan, position, &self.channels[channel].build.channel, ());
+            self.queue.push(id, Urgency::Scan, position, channel, ());
         }
-        let stale = scan::stale_items(&media, &existing);
-        if !stale.is_empty() {
-            tokio::task::spawn_blocking(move || {
-                for p in stale {
-                    tracing::info!(item = %p.display(), "removing replaced item");
-                    let _ = std::fs::remove_file(&p);
-                    let _ = std::fs::remove_file(p.with_extension("png"));
-                    let _ = std::fs::remove_file(p.with_extension("json"));
-                }
-            });
+        scan::stale_items(&media, &existing)
+    }
+
+    /// A build ended. A cancelled build is held (not queued again) unless its channel was
+    /// removed meanwhile.
+    fn finished(&mut self, id: String, record: Option<JobRecord>, cancelled: bool) {
+        let detached = self.running.remove(&id).is_some_and(|r| r.detached);
+        if cancelled && !detached {
+            self.held.insert(id);
+        }
+        if let Some(r) = record {
+            self.records.insert(r.fingerprint.clone(), r);
         }
     }
 
-    fn dispatch(&mut self, myself: &ActorRef<PoolMsg>) {
-        while self.running.len() < self.args.settings.workers.max(1) {
-            let Some((id, ())) = self.queue.pop() else { return };
-            let Some(known) = self.known.get(&id).cloned() else { continue };
-            let ch = &self.channels[known.channel];
-            if ch.template.is_none() {
-                self.queue.push(id, Urgency::Scan, known.position, &ch.build.channel, ());
-                return;
-            }
-            let build = ch.build.clone();
-            // Disk check before each build (a statvfs: microseconds).
-            let _ = std::fs::create_dir_all(&build.items_dir);
-            match crate::sync::transfer::free_bytes(&build.items_dir) {
-                Ok(free) if free < self.args.settings.min_free_bytes => {
-                    self.disk_low = Some(format!(
-                        "{}: {free} bytes free, below the {} bytes a build needs; fix: free space or lower node.encode.min_free_bytes",
-                        build.items_dir.display(),
-                        self.args.settings.min_free_bytes
-                    ));
-                    self.queue.push(id, Urgency::Scan, known.position, &build.channel, ());
-                    return;
-                }
-                _ => self.disk_low = None,
-            }
-            let cancel = CancellationToken::new();
-            self.running.insert(id.clone(), Running { known: known.clone(), started: Instant::now(), progress: 0.0, cancel: cancel.clone() });
-            let (renderer, records, myself) = (self.args.renderer.clone(), self.args.records.clone(), myself.clone());
-            tokio::spawn(async move {
-                let started = Instant::now();
-                let progress = {
-                    let (myself, id) = (myself.clone(), id.clone());
-                    let mut last = -1.0f32;
-                    move |fraction: f32| {
-                        if fraction - last >= 0.01 || fraction >= 1.0 {
-                            last = fraction;
-                            let _ = myself.send_message(PoolMsg::Progress { id: id.clone(), fraction });
-                        }
-                    }
-                };
-                let result = build::build(&renderer, &build, &known.media, progress, cancel).await;
-                let cancelled = matches!(result, Err(BuildError::Cancelled));
-                let record = if cancelled {
-                    None
-                } else {
-                    let (title, artist) = match &result {
-                        Ok(b) => (b.title.clone(), b.artist.clone()),
-                        Err(_) => (String::new(), String::new()),
-                    };
-                    let outcome = match result {
-                        Ok(b) => {
-                            tracing::info!(channel = %build.channel, media = %known.media.rel, item = %b.output.display(), secs = started.elapsed().as_secs_f32(), "item built");
-                            Outcome::Done { output: b.output, thumbnail: b.thumbnail }
-                        }
-                        Err(e) => {
-                            tracing::warn!(channel = %build.channel, media = %known.media.rel, "encode job failed: {e}");
-                            Outcome::Failed { kind: e.kind().to_string(), reason: e.to_string() }
-                        }
-                    };
-                    let record = JobRecord {
-                        fingerprint: known.media.fingerprint.clone(),
-                        channel: build.channel.clone(),
-                        media: known.media.path.clone(),
-                        title,
-                        artist,
-                        outcome,
-                        finished_unix_ms: now_ms(),
-                        elapsed_ms: started.elapsed().as_millis() as u64,
-                    };
-                    let stored = record.clone();
-                    match tokio::task::spawn_blocking(move || records.put(&stored)).await {
-                        Ok(Ok(())) => {}
-                        Ok(Err(e)) => tracing::error!("{e}"),
-                        Err(e) => tracing::error!("storing a job record: {e}"),
-                    }
-                    Some(record)
-                };
-                let _ = myself.send_message(PoolMsg::Finished { id, record, cancelled });
-            });
+    /// An operator's "build now". Returns the answer and, when the job had a record, the
+    /// fingerprint to forget in the record store.
+    fn start(&mut self, id: String) -> (JobControl, Option<String>) {
+        let Some(k) = self.known.get(&id).cloned() else { return (JobControl::Unknown, None) };
+        if self.running.contains_key(&id) {
+            return (JobControl::AlreadyActive, None);
+        }
+        self.held.remove(&id);
+        let forget = self.records.remove(&k.media.fingerprint).map(|r| r.fingerprint);
+        self.queue.push(id, Urgency::Operator, k.position, &k.channel, ());
+        (JobControl::Started, forget)
+    }
+
+    /// An operator's "cancel": a running build is stopped, a queued job held.
+    fn cancel(&mut self, id: String) -> JobControl {
+        if let Some(r) = self.running.get(&id) {
+            r.cancel.cancel();
+            JobControl::Cancelled
+        } else if self.queue.remove(&id).is_some() {
+            self.held.insert(id);
+            JobControl::Cancelled
+        } else if self.known.contains_key(&id) {
+            JobControl::NotActive
+        } else {
+            JobControl::Unknown
         }
     }
 
-    fn status(&self) -> EncodeStatus {
+    /// Every job of the current channels (builds of removed channels still winding down
+    /// are left out).
+    fn status(&self, workers: usize, disk_low: Option<&String>) -> EncodeStatus {
         let mut jobs = Vec::new();
-        let base = |id: &str, k: &Known, ch: &ChannelState, state| JobStatus {
+        let base = |id: &str, k: &Known, state| JobStatus {
             id: id.to_string(),
-            channel: ch.build.channel.clone(),
+            channel: k.channel.clone(),
             media_id: k.media.rel.clone(),
             title: String::new(),
             artist: String::new(),
@@ -329,18 +296,19 @@ impl PoolState {
             kind: None,
             elapsed_ms: None,
         };
-        let mut running: Vec<_> = self.running.iter().collect();
+        let mut running: Vec<_> = self.running.iter().filter(|(_, r)| !r.detached).collect();
         running.sort_by_key(|(_, r)| r.started);
+        let running_count = running.len();
         for (id, r) in running {
-            let mut s = base(id, &r.known, &self.channels[r.known.channel], JobState::Running);
+            let mut s = base(id, &r.known, JobState::Running);
             s.progress_percent = (r.progress * 100.0).clamp(0.0, 100.0);
             s.elapsed_ms = Some(r.started.elapsed().as_millis() as u64);
             jobs.push(s);
         }
         for (id, ()) in self.queue.iter() {
             if let Some(k) = self.known.get(id) {
-                let mut s = base(id, k, &self.channels[k.channel], JobState::Queued);
-                s.reason = self.disk_low.clone();
+                let mut s = base(id, k, JobState::Queued);
+                s.reason = disk_low.cloned();
                 jobs.push(s);
             }
         }
@@ -353,13 +321,12 @@ impl PoolState {
         finished.sort_by_key(|(_, _, r)| std::cmp::Reverse(r.map_or(0, |r| r.finished_unix_ms)));
         let (mut done, mut failed) = (0, 0);
         for (id, k, record) in finished {
-            let ch = &self.channels[k.channel];
             let state = match record.map(|r| &r.outcome) {
                 _ if self.held.contains(id) => JobState::Cancelled,
                 Some(Outcome::Failed { .. }) => JobState::Failed,
                 _ => JobState::Done,
             };
-            let mut s = base(id, k, ch, state);
+            let mut s = base(id, k, state);
             if let Some(r) = record {
                 s.title = r.title.clone();
                 s.artist = r.artist.clone();
@@ -376,8 +343,7 @@ impl PoolState {
                 }
             } else if state == JobState::Done {
                 // Built before this catalog knew it (or by another node): the file is there.
-                let item = ch.build.items_dir.join(k.media.item_name());
-                s.output = Some(item);
+                s.output = self.channels.get(&k.channel).map(|ch| ch.build.items_dir.join(k.media.item_name()));
             }
             if state == JobState::Done {
                 s.progress_percent = 100.0;
@@ -387,8 +353,194 @@ impl PoolState {
             }
             jobs.push(s);
         }
-        EncodeStatus { workers: self.args.settings.workers, running: self.running.len(), queued: self.queue.len(), done, failed, jobs }
+        EncodeStatus { workers, running: running_count, queued: self.queue.len(), done, failed, jobs }
     }
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct EncodePool;
+
+pub struct PoolState {
+    args: PoolArgs,
+    jobs: Jobs,
+    /// Job ids waiting because the disk is too full.
+    disk_low: Option<String>,
+}
+
+impl std::fmt::Debug for PoolState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PoolState")
+            .field("channels", &self.jobs.channels.len())
+            .field("queued", &self.jobs.queue.len())
+            .field("running", &self.jobs.running.len())
+            .finish()
+    }
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
+}
+
+/// Deletes replaced items (with their thumbnails and sidecars) on a blocking thread.
+fn remove_items(stale: Vec<PathBuf>) {
+    if stale.is_empty() {
+        return;
+    }
+    tokio::task::spawn_blocking(move || {
+        for p in stale {
+            tracing::info!(item = %p.display(), "removing replaced item");
+            let _ = std::fs::remove_file(&p);
+            let _ = std::fs::remove_file(p.with_extension("png"));
+            let _ = std::fs::remove_file(p.with_extension("json"));
+        }
+    });
+}
+
+/// Lists a channel's media and built items with the template fingerprint `template`
+/// (or the last known one), on a blocking thread.
+async fn scan_folder(build: Arc<ChannelBuild>, checked: Option<Result<String, String>>, known_template: Option<String>) -> (Option<String>, Result<Scan, String>) {
+    // A template that cannot be read now keeps its last fingerprint.
+    let template = match checked {
+        Some(Ok(fp)) => Some(fp),
+        Some(Err(e)) => {
+            tracing::warn!(channel = %build.channel, "template check: {e}");
+            None
+        }
+        None => None,
+    };
+    let result = match template.clone().or(known_template) {
+        None => Err("the template could not be read yet".to_string()),
+        Some(fp) => tokio::task::spawn_blocking(move || {
+            let media = scan::scan(&build.media_dir, &build.format_key(&fp))
+                .map_err(|e| format!("cannot list media folder {}: {e}", build.media_dir.display()))?;
+            Ok(Scan { media, existing: scan::existing_items(&build.items_dir) })
+        })
+        .await
+        .map_err(|e| e.to_string())
+        .and_then(|r| r),
+    };
+    (template, result)
+}
+
+impl PoolState {
+    fn scan_channels(&mut self, myself: &ActorRef<PoolMsg>) {
+        let keys: Vec<String> = self.jobs.channels.keys().cloned().collect();
+        for key in keys {
+            self.scan_channel(&key, myself);
+        }
+    }
+
+    /// Starts a scan of one channel unless one is under way.
+    fn scan_channel(&mut self, key: &str, myself: &ActorRef<PoolMsg>) {
+        let every = self.args.settings.template_check_every;
+        let Some(ch) = self.jobs.channels.get_mut(key).filter(|c| !c.scanning) else { return };
+        ch.scanning = true;
+        let check_template = ch.template_checked.is_none_or(|t| t.elapsed() >= every);
+        if check_template {
+            ch.template_checked = Some(Instant::now());
+        }
+        let (build, known_template, generation, myself) = (ch.build.clone(), ch.template.clone(), ch.generation, myself.clone());
+        let channel = key.to_string();
+        tokio::spawn(async move {
+            let checked = if check_template { Some(build::template_fingerprint(&build).await) } else { None };
+            let (template, result) = scan_folder(build, checked, known_template).await;
+            let _ = myself.send_message(PoolMsg::Scanned { channel, generation, template, result });
+        });
+    }
+
+    fn dispatch(&mut self, myself: &ActorRef<PoolMsg>) {
+        while self.jobs.running.len() < self.args.settings.workers.max(1) {
+            let Some((id, ())) = self.jobs.queue.pop() else { return };
+            let Some(known) = self.jobs.known.get(&id).cloned() else { continue };
+            let Some(ch) = self.jobs.channels.get(&known.channel) else { continue };
+            if ch.template.is_none() {
+                self.jobs.queue.push(id, Urgency::Scan, known.position, &known.channel, ());
+                return;
+            }
+            let build = ch.build.clone();
+            // Disk check before each build (a statvfs: microseconds).
+            let _ = std::fs::create_dir_all(&build.items_dir);
+            match crate::sync::transfer::free_bytes(&build.items_dir) {
+                Ok(free) if free < self.args.settings.min_free_bytes => {
+                    self.disk_low = Some(format!(
+                        "{}: {free} bytes free, below the {} bytes a build needs; fix: free space or lower node.encode.min_free_bytes",
+                        build.items_dir.display(),
+                        self.args.settings.min_free_bytes
+                    ));
+                    self.jobs.queue.push(id, Urgency::Scan, known.position, &build.channel, ());
+                    return;
+                }
+                _ => self.disk_low = None,
+            }
+            let cancel = CancellationToken::new();
+            let running = Running { known: known.clone(), started: Instant::now(), progress: 0.0, cancel: cancel.clone(), detached: false };
+            self.jobs.running.insert(id.clone(), running);
+            let (renderer, records) = (self.args.renderer.clone(), self.args.records.clone());
+            tokio::spawn(run_build(renderer, records, build, known, id, cancel, myself.clone()));
+        }
+    }
+}
+
+/// One build on its own task: runs it, stores its record and tells the pool. A build
+/// that fails after it was cancelled counts as cancelled, not as a failure of the media.
+async fn run_build(
+    renderer: Renderer,
+    records: JobRecords,
+    build: Arc<ChannelBuild>,
+    known: Known,
+    id: String,
+    cancel: CancellationToken,
+    myself: ActorRef<PoolMsg>,
+) {
+    let started = Instant::now();
+    let progress = {
+        let (myself, id) = (myself.clone(), id.clone());
+        let mut last = -1.0f32;
+        move |fraction: f32| {
+            if fraction - last >= 0.01 || fraction >= 1.0 {
+                last = fraction;
+                let _ = myself.send_message(PoolMsg::Progress { id: id.clone(), fraction });
+            }
+        }
+    };
+    let result = build::build(&renderer, &build, &known.media, progress, cancel.clone()).await;
+    let cancelled = matches!(result, Err(BuildError::Cancelled)) || (result.is_err() && cancel.is_cancelled());
+    let record = if cancelled {
+        None
+    } else {
+        let (title, artist) = match &result {
+            Ok(b) => (b.title.clone(), b.artist.clone()),
+            Err(_) => (String::new(), String::new()),
+        };
+        let outcome = match result {
+            Ok(b) => {
+                tracing::info!(channel = %build.channel, media = %known.media.rel, item = %b.output.display(), secs = started.elapsed().as_secs_f32(), "item built");
+                Outcome::Done { output: b.output, thumbnail: b.thumbnail }
+            }
+            Err(e) => {
+                tracing::warn!(channel = %build.channel, media = %known.media.rel, "encode job failed: {e}");
+                Outcome::Failed { kind: e.kind().to_string(), reason: e.to_string() }
+            }
+        };
+        let record = JobRecord {
+            fingerprint: known.media.fingerprint.clone(),
+            channel: build.channel.clone(),
+            media: known.media.path.clone(),
+            title,
+            artist,
+            outcome,
+            finished_unix_ms: now_ms(),
+            elapsed_ms: started.elapsed().as_millis() as u64,
+        };
+        let stored = record.clone();
+        match tokio::task::spawn_blocking(move || records.put(&stored)).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::error!("{e}"),
+            Err(e) => tracing::error!("storing a job record: {e}"),
+        }
+        Some(record)
+    };
+    let _ = myself.send_message(PoolMsg::Finished { id, record, cancelled });
 }
 
 impl Actor for EncodePool {
@@ -396,93 +548,65 @@ impl Actor for EncodePool {
     type State = PoolState;
     type Arguments = PoolArgs;
 
-    async fn pre_start(&self, myself: ActorRef<PoolMsg>, args: PoolArgs) -> Result<PoolState, ActorProcessingErr> {
+    async fn pre_start(&self, myself: ActorRef<PoolMsg>, mut args: PoolArgs) -> Result<PoolState, ActorProcessingErr> {
         let records = args.records.clone();
         let records: HashMap<String, JobRecord> =
             tokio::task::spawn_blocking(move || records.all()).await??.into_iter().map(|r| (r.fingerprint.clone(), r)).collect();
-        let channels = args
-            .channels
-            .iter()
-            .map(|b| ChannelState { build: Arc::new(b.clone()), template: None, template_checked: None, scanning: false })
-            .collect();
+        let mut jobs = Jobs { records, ..Jobs::default() };
+        jobs.set_channels(std::mem::take(&mut args.channels));
         myself.send_interval(args.settings.scan_every, || PoolMsg::Scan);
         myself.send_message(PoolMsg::Scan)?;
-        Ok(PoolState {
-            args,
-            channels,
-            known: BTreeMap::new(),
-            queue: JobQueue::default(),
-            running: HashMap::new(),
-            records,
-            held: HashSet::new(),
-            disk_low: None,
-        })
+        Ok(PoolState { args, jobs, disk_low: None })
     }
 
     async fn handle(&self, myself: ActorRef<PoolMsg>, msg: PoolMsg, state: &mut PoolState) -> Result<(), ActorProcessingErr> {
         match msg {
             PoolMsg::Scan => state.scan_channels(&myself),
-            PoolMsg::Scanned { channel, template, result } => {
-                state.scanned(channel, template, result);
+            PoolMsg::Scanned { channel, generation, template, result } => {
+                remove_items(state.jobs.scanned(&channel, generation, template, result));
                 state.dispatch(&myself);
             }
             PoolMsg::Progress { id, fraction } => {
-                if let Some(r) = state.running.get_mut(&id) {
+                if let Some(r) = state.jobs.running.get_mut(&id) {
                     r.progress = fraction;
                 }
             }
             PoolMsg::Finished { id, record, cancelled } => {
-                state.running.remove(&id);
-                if cancelled {
-                    state.held.insert(id);
-                }
-                if let Some(r) = record {
-                    state.records.insert(r.fingerprint.clone(), r);
-                }
+                state.jobs.finished(id, record, cancelled);
                 // Rescan now: removes the replaced item and queues what is next.
                 state.scan_channels(&myself);
                 state.dispatch(&myself);
             }
             PoolMsg::Status(reply) => {
                 if !reply.is_closed() {
-                    let _ = reply.send(state.status());
+                    let _ = reply.send(state.jobs.status(state.args.settings.workers, state.disk_low.as_ref()));
                 }
             }
             PoolMsg::Start { id, reply } => {
-                let answer = match state.known.get(&id).cloned() {
-                    None => JobControl::Unknown,
-                    Some(_) if state.running.contains_key(&id) => JobControl::AlreadyActive,
-                    Some(k) => {
-                        state.held.remove(&id);
-                        if state.records.remove(&k.media.fingerprint).is_some() {
-                            let (records, fp) = (state.args.records.clone(), k.media.fingerprint.clone());
-                            tokio::task::spawn_blocking(move || records.remove(&fp));
-                        }
-                        let channel = state.channels[k.channel].build.channel.clone();
-                        state.queue.push(id, Urgency::Operator, k.position, &channel, ());
-                        state.dispatch(&myself);
-                        JobControl::Started
-                    }
-                };
+                let (answer, forget) = state.jobs.start(id);
+                if let Some(fp) = forget {
+                    let records = state.args.records.clone();
+                    tokio::task::spawn_blocking(move || records.remove(&fp));
+                }
+                if answer == JobControl::Started {
+                    state.dispatch(&myself);
+                }
                 if !reply.is_closed() {
                     let _ = reply.send(answer);
                 }
             }
             PoolMsg::Cancel { id, reply } => {
-                let answer = if let Some(r) = state.running.get(&id) {
-                    r.cancel.cancel();
-                    JobControl::Cancelled
-                } else if state.queue.remove(&id).is_some() {
-                    state.held.insert(id);
-                    JobControl::Cancelled
-                } else if state.known.contains_key(&id) {
-                    JobControl::NotActive
-                } else {
-                    JobControl::Unknown
-                };
+                let answer = state.jobs.cancel(id);
                 if !reply.is_closed() {
                     let _ = reply.send(answer);
                 }
+            }
+            PoolMsg::SetChannels(builds) => {
+                for key in state.jobs.set_channels(builds) {
+                    state.scan_channel(&key, &myself);
+                }
+                // A build slot freed by a cancelled build is refilled when it ends.
+                state.dispatch(&myself);
             }
         }
         Ok(())
@@ -499,4 +623,185 @@ pub async fn thumbnail(pool: &ActorRef<PoolMsg>, id: &str) -> Option<PathBuf> {
     let status = status(pool).await?;
     let job = status.jobs.into_iter().find(|j| j.id == id && j.state == JobState::Done)?;
     job.output.map(|o| o.with_extension("png")).filter(|p| p.exists())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::encode::{AudioCodec, AudioProfile, EncodeProfile, TsLayout};
+    use crate::jobs::scan::MediaKind;
+    use crate::render::Template;
+
+    fn channel(key: &str, root: &std::path::Path) -> ChannelBuild {
+        ChannelBuild {
+            channel: key.into(),
+            name: key.to_uppercase(),
+            media_dir: root.join(key).join("media"),
+            items_dir: root.join(key).join("items"),
+            template: Template::Default,
+            allow_network: false,
+            logo: None,
+            profile: EncodeProfile {
+                video: None,
+                audio: AudioProfile { codec: AudioCodec::Aac, sample_rate: 48_000, channels: 2, bitrate: 128_000 },
+                loudness: None,
+                ts: TsLayout::default(),
+            },
+        }
+    }
+
+    fn media(rel: &str, seed: u64) -> MediaFile {
+        MediaFile { path: PathBuf::from("/media").join(rel), rel: rel.into(), kind: MediaKind::Audio, fingerprint: format!("{seed:016x}{:048}", 0) }
+    }
+
+    fn scan_of(media: Vec<MediaFile>) -> Result<Scan, String> {
+        Ok(Scan { media, existing: BTreeMap::new() })
+    }
+
+    fn generation(jobs: &Jobs, key: &str) -> u64 {
+        jobs.channels[key].generation
+    }
+
+    fn status_channels(jobs: &Jobs) -> Vec<(String, JobState)> {
+        jobs.status(1, None).jobs.into_iter().map(|j| (j.channel, j.state)).collect()
+    }
+
+    /// A running build of `id` as `dispatch` would record it.
+    fn run(jobs: &mut Jobs, id: &str) -> CancellationToken {
+        jobs.queue.remove(id);
+        let known = jobs.known[id].clone();
+        let cancel = CancellationToken::new();
+        jobs.running.insert(id.into(), Running { known, started: Instant::now(), progress: 0.0, cancel: cancel.clone(), detached: false });
+        cancel
+    }
+
+    #[test]
+    fn set_channels_keeps_unchanged_and_replaces_changed_channels() {
+        let root = std::path::Path::new("/srv");
+        let mut jobs = Jobs::default();
+        assert_eq!(jobs.set_channels(vec![channel("rock", root), channel("jazz", root)]), ["jazz", "rock"]);
+        let (jazz, rock) = (generation(&jobs, "jazz"), generation(&jobs, "rock"));
+        assert_eq!(jobs.set_channels(vec![channel("rock", root), channel("jazz", root)]), Vec::<String>::new());
+        assert_eq!((generation(&jobs, "jazz"), generation(&jobs, "rock")), (jazz, rock), "unchanged channels keep their state");
+        let mut renamed = channel("rock", root);
+        renamed.name = "Rock FM".into();
+        assert_eq!(jobs.set_channels(vec![renamed, channel("folk", root)]), ["folk", "rock"]);
+        assert!(generation(&jobs, "rock") > rock, "a changed channel is added anew");
+        assert!(!jobs.channels.contains_key("jazz"));
+        assert!(jobs.set_channels(vec![]).is_empty());
+        assert!(jobs.channels.is_empty());
+    }
+
+    #[test]
+    fn removing_a_channel_drops_its_queue_and_media_and_cancels_its_builds() {
+        let root = std::path::Path::new("/srv");
+        let mut jobs = Jobs::default();
+        jobs.set_channels(vec![channel("rock", root), channel("jazz", root)]);
+        let (rock, jazz) = (generation(&jobs, "rock"), generation(&jobs, "jazz"));
+        jobs.scanned("rock", rock, Some("t".into()), scan_of(vec![media("a.mp3", 1), media("b.mp3", 2), media("c.mp3", 3)]));
+        jobs.scanned("jazz", jazz, Some("t".into()), scan_of(vec![media("x.mp3", 4)]));
+        assert_eq!((jobs.known.len(), jobs.queue.len()), (4, 4));
+        let ids: Vec<String> = ["a.mp3", "b.mp3", "c.mp3"].iter().zip(1..).map(|(r, s)| media(r, s).job_id()).collect();
+        let cancel = run(&mut jobs, &ids[0]);
+        assert_eq!(jobs.cancel(ids[1].clone()), JobControl::Cancelled, "operator hold on a queued job");
+        assert!(jobs.held.contains(&ids[1]));
+
+        jobs.set_channels(vec![channel("jazz", root)]);
+        assert!(cancel.is_cancelled(), "the running build of a removed channel is cancelled");
+        assert!(jobs.known.values().all(|k| k.channel == "jazz"));
+        assert_eq!(jobs.queue.iter().map(|(id, ())| id.clone()).collect::<Vec<_>>(), [media("x.mp3", 4).job_id()]);
+        assert!(jobs.held.is_empty());
+        assert_eq!(status_channels(&jobs), [("jazz".to_string(), JobState::Queued)]);
+        let status = jobs.status(1, None);
+        assert_eq!((status.running, status.queued), (0, 1));
+
+        // The cancelled build ends: not held, not a failure; the channel is gone.
+        jobs.finished(ids[0].clone(), None, true);
+        assert!(jobs.running.is_empty() && jobs.held.is_empty() && jobs.records.is_empty());
+        assert_eq!(jobs.start(ids[0].clone()), (JobControl::Unknown, None));
+    }
+
+    #[test]
+    fn an_operator_cancel_still_holds_the_job() {
+        let mut jobs = Jobs::default();
+        jobs.set_channels(vec![channel("rock", std::path::Path::new("/srv"))]);
+        jobs.scanned("rock", generation(&jobs, "rock"), Some("t".into()), scan_of(vec![media("a.mp3", 1)]));
+        let id = media("a.mp3", 1).job_id();
+        let cancel = run(&mut jobs, &id);
+        assert_eq!(jobs.cancel(id.clone()), JobControl::Cancelled);
+        assert!(cancel.is_cancelled());
+        jobs.finished(id.clone(), None, true);
+        assert!(jobs.held.contains(&id));
+        assert_eq!(status_channels(&jobs), [("rock".to_string(), JobState::Cancelled)]);
+    }
+
+    #[test]
+    fn a_scan_of_a_removed_or_replaced_channel_is_dropped() {
+        let root = std::path::Path::new("/srv");
+        let mut jobs = Jobs::default();
+        jobs.set_channels(vec![channel("rock", root)]);
+        let old = generation(&jobs, "rock");
+        jobs.channels.get_mut("rock").unwrap().scanning = true;
+        // Replaced while its scan ran: the old scan's result is ignored.
+        let mut changed = channel("rock", root);
+        changed.allow_network = true;
+        jobs.set_channels(vec![changed]);
+        let new = generation(&jobs, "rock");
+        assert_ne!(old, new);
+        let stale = jobs.scanned("rock", old, Some("old".into()), Ok(Scan { media: vec![media("a.mp3", 1)], existing: BTreeMap::new() }));
+        assert!(stale.is_empty());
+        assert!(jobs.known.is_empty() && jobs.queue.is_empty());
+        assert_eq!(jobs.channels["rock"].template, None, "a stale scan does not set the template");
+        // The current generation's scan counts.
+        jobs.scanned("rock", new, Some("new".into()), scan_of(vec![media("a.mp3", 1)]));
+        assert_eq!((jobs.known.len(), jobs.queue.len()), (1, 1));
+        // Removed meanwhile: dropped.
+        jobs.set_channels(vec![]);
+        jobs.scanned("rock", new, Some("new".into()), scan_of(vec![media("b.mp3", 2)]));
+        assert!(jobs.known.is_empty() && jobs.queue.is_empty() && jobs.channels.is_empty());
+    }
+
+    async fn wait_status(pool: &ActorRef<PoolMsg>, what: &str, ok: impl Fn(&EncodeStatus) -> bool) -> EncodeStatus {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let s = status(pool).await.expect("pool answers");
+            if ok(&s) {
+                return s;
+            }
+            assert!(Instant::now() < deadline, "timed out waiting for {what}: {s:#?}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// The real pool with the node's browser; no build starts (the disk is "too full"),
+    /// so the jobs stay queued where the test can see them.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn set_channels_adds_and_removes_a_channel_at_run_time() {
+        let dir = tempfile::tempdir().unwrap();
+        let rock = channel("rock", dir.path());
+        std::fs::create_dir_all(&rock.media_dir).unwrap();
+        // Different sizes: a media's fingerprint is its size and mtime, not its path.
+        std::fs::write(rock.media_dir.join("01.mp3"), b"not decoded").unwrap();
+        std::fs::write(rock.media_dir.join("02.mp3"), b"not decoded by a scan").unwrap();
+        let settings = crate::render::BrowserSettings::new(dir.path().join("profiles"));
+        let renderer = Renderer::start(settings).await.expect("chromium-headless-shell starts");
+        let records = JobRecords::open(&dir.path().join("encode.sled")).unwrap();
+        let settings = PoolSettings { workers: 1, min_free_bytes: u64::MAX, scan_every: Duration::from_secs(3600), template_check_every: Duration::from_secs(3600) };
+        let args = PoolArgs { channels: vec![], renderer: renderer.clone(), records, settings };
+        let (pool, handle) = Actor::spawn(None, EncodePool, args).await.unwrap();
+        assert!(status(&pool).await.unwrap().jobs.is_empty());
+
+        pool.send_message(PoolMsg::SetChannels(vec![rock.clone()])).unwrap();
+        let s = wait_status(&pool, "2 queued rock jobs", |s| s.queued == 2).await;
+        assert!(s.jobs.iter().all(|j| j.channel == "rock" && j.state == JobState::Queued), "{s:#?}");
+        assert!(s.jobs[0].reason.as_deref().unwrap_or("").contains("min_free_bytes"), "{s:#?}");
+
+        pool.send_message(PoolMsg::SetChannels(vec![])).unwrap();
+        wait_status(&pool, "no jobs", |s| s.jobs.is_empty() && s.queued == 0).await;
+        pool.send_message(PoolMsg::SetChannels(vec![rock])).unwrap();
+        wait_status(&pool, "rock back", |s| s.queued == 2).await;
+        pool.stop(None);
+        handle.await.unwrap();
+        renderer.shutdown().await;
+    }
 }

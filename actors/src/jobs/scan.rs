@@ -94,7 +94,7 @@ pub fn scan(dir: &Path, format: &str) -> std::io::Result<Vec<MediaFile>> {
     Ok(found
         .into_iter()
         .map(|(rel, path, kind)| {
-            let fingerprint = fingerprint(&path, format);
+            let fingerprint = fingerprint(&rel, &path, format);
             MediaFile { path, rel, kind, fingerprint }
         })
         .collect())
@@ -125,12 +125,16 @@ fn walk(root: &Path, dir: &Path, out: &mut Vec<(String, PathBuf, MediaKind)>, de
     Ok(())
 }
 
-/// SHA-256 over the media's identity (size, mtime), its sidecars and artwork (contents
-/// of the small ones, identity of images), the channel format and the build version.
-pub fn fingerprint(media: &Path, format: &str) -> String {
+/// SHA-256 over the media's path relative to the media folder (`rel`) and identity
+/// (size, mtime), its sidecars and artwork (contents of the small ones, identity of
+/// images), the channel format and the build version. The path keeps two files of the
+/// same size and mtime (copied together, synced in one second) apart.
+pub fn fingerprint(rel: &str, media: &Path, format: &str) -> String {
     let mut h = Sha256::new();
     h.update(BUILD_VERSION.to_le_bytes());
     h.update(format.as_bytes());
+    h.update([0]);
+    h.update(rel.as_bytes());
     h.update([0]);
     identity(&mut h, media);
     for sidecar in crate::sync::metadata::sidecar_candidates(media, "json") {
@@ -235,6 +239,15 @@ mod tests {
         fs::write(dir.path().join("b.mp3.json"), br#"{"title":"B2"}"#).unwrap();
         assert_ne!(scan(dir.path(), "fmt").unwrap()[0].fingerprint, b, "sidecar is part of it");
         assert!(scan(&dir.path().join("missing"), "fmt").unwrap().is_empty());
+        // Same size, same mtime, another name: another job.
+        let twins = tempfile::tempdir().unwrap();
+        let t = std::time::SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_700_000_000);
+        for name in ["x.mp3", "y.mp3"] {
+            fs::write(twins.path().join(name), b"same").unwrap();
+            fs::File::options().write(true).open(twins.path().join(name)).unwrap().set_modified(t).unwrap();
+        }
+        let both = scan(twins.path(), "fmt").unwrap();
+        assert_ne!(both[0].fingerprint, both[1].fingerprint, "the path is part of it");
     }
 
     #[test]

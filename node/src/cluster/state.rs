@@ -139,6 +139,7 @@ pub struct GroupRoles {
 pub struct EncodeJob {
     pub id: String,
     pub channel: String,
+    /// The media the job builds; empty: every media file of the channel.
     pub item: String,
     pub node: Option<String>,
 }

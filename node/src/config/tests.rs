@@ -937,7 +937,7 @@ fn rendered_channel_defaults_and_plays_its_items_folder() {
     let render = rock.render.as_ref().unwrap();
     assert_eq!((render.template.as_str(), render.allow_network), ("default", false));
     assert!(rock.encode.is_none(), "the default format applies");
-    let spec = crate::spec::channel_spec(rock, Path::new("/data"));
+    let spec = crate::spec::channel_spec(rock, Path::new("/data"), Path::new("/data/cache"));
     assert_eq!(spec.playlist, headend_actors::playout::spec::PlaylistSource::Folder("/data/channels/rock/items".into()));
     let e = ChannelEncode::default();
     assert_eq!((e.width, e.height, e.fps, e.gop(), e.video, e.audio, e.loudness), (1280, 720, 25, 25, VideoFormat::H264, AudioFormat::Aac, Loudness::AtscA85));

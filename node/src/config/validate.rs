@@ -216,6 +216,8 @@ fn channel_fields(c: &ChannelConfig, label: &str, issues: &mut Vec<ConfigIssue>)
     let p = &c.playlist;
     match (&p.source.folder, &p.source.items) {
         (None, None) if c.render.is_some() => {}
+        // A synced channel plays its cache folder.
+        (None, None) if c.sync.is_some() => {}
         (Some(_), _) | (_, Some(_)) if c.render.is_some() => issues.push(ConfigIssue::RenderedPlaylistSource {
             field: f("playlist.source"),
         }),

@@ -133,12 +133,17 @@ pub struct RequestStreamArgs {
     pub group: String,
     #[arg(long)]
     pub port: u16,
-    /// Custom UI template (URL or path).
+    /// Custom UI template (`default`, `file:///page.html` or `https://...`); renders the channel.
     #[arg(long, default_value = "")]
     pub template: String,
-    /// Media folder on every node.
+    /// Media folder on every node, or an object-store URL the nodes sync from
+    /// (`s3://bucket/prefix`, `gs://`, `az://`, `https://`, `file:///`).
     #[arg(long, default_value = "")]
     pub media_folder: String,
+    /// Render the media with the template and encode them in the format (without it and
+    /// without --template, the media are MPEG-TS items played as they are).
+    #[arg(long)]
+    pub render: bool,
 }
 
 /// Runs `headend ctl`; prints the answer, or returns the call's error.
@@ -224,6 +229,7 @@ fn request(r: &RequestStreamArgs) -> pb::RequestStreamRequest {
         destination: Some(pb::Destination { group: r.group.clone(), port: r.port.into() }),
         template: r.template.clone(),
         media_folder: r.media_folder.clone(),
+        render: r.render,
     }
 }
 

@@ -2,7 +2,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::SchedulerInput;
+use super::{render_job_id, SchedulerInput};
 use crate::cluster::state::{Command, EncodeJob, GroupRoles};
 
 /// What a node carries.
@@ -128,16 +128,32 @@ pub fn plan(input: &SchedulerInput) -> Vec<Command> {
         commands.push(Command::SetGroupRoles { group: key.clone(), roles: None });
     }
 
-    // Encode jobs: kept where their node lives, else to the least loaded live node.
+    // Encode jobs: one per rendered channel; the others go.
+    let mut jobs: Vec<EncodeJob> = Vec::new();
     for job in &input.jobs {
+        if input.rendered.contains(&job.channel) && job.id == render_job_id(&job.channel) {
+            jobs.push(job.clone());
+        } else {
+            commands.push(Command::RemoveEncodeJob { id: job.id.clone() });
+        }
+    }
+    for channel in &input.rendered {
+        let id = render_job_id(channel);
+        if !jobs.iter().any(|j| j.id == id) {
+            jobs.push(EncodeJob { id, channel: channel.clone(), item: String::new(), node: None });
+        }
+    }
+    // Kept where their node lives, else to the least loaded live node.
+    for job in &jobs {
         if let Some(n) = job.node.as_deref().filter(|n| loads.alive(n)) {
             loads.add(n, Role::Job);
         }
     }
-    let unplaced: Vec<&EncodeJob> = input.jobs.iter().filter(|j| !j.node.as_deref().is_some_and(|n| loads.alive(n))).collect();
+    let unplaced: Vec<&EncodeJob> = jobs.iter().filter(|j| !j.node.as_deref().is_some_and(|n| loads.alive(n))).collect();
     for job in unplaced {
         let node = loads.pick(None, Role::Job);
-        if node != job.node {
+        let known = input.jobs.iter().any(|j| j.id == job.id);
+        if node != job.node || !known {
             commands.push(Command::PutEncodeJob(EncodeJob { node, ..job.clone() }));
         }
     }

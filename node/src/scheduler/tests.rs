@@ -25,10 +25,11 @@ fn apply(input: &mut SchedulerInput, commands: &[Command]) {
             Command::SetGroupRoles { group, roles: None } => {
                 input.groups.remove(group);
             }
-            Command::PutEncodeJob(job) => {
-                let slot = input.jobs.iter_mut().find(|j| j.id == job.id).expect("known job");
-                *slot = job.clone();
-            }
+            Command::PutEncodeJob(job) => match input.jobs.iter_mut().find(|j| j.id == job.id) {
+                Some(slot) => *slot = job.clone(),
+                None => input.jobs.push(job.clone()),
+            },
+            Command::RemoveEncodeJob { id } => input.jobs.retain(|j| j.id != *id),
             other => panic!("unexpected command {other:?}"),
         }
     }
@@ -148,8 +149,10 @@ fn roles_of_a_group_without_channel_are_cleared() {
 #[test]
 fn encode_jobs_are_balanced_and_reassigned_from_lapsed_nodes() {
     let mut i = input(vec![node("a", 10, true), node("b", 10, true)], 0);
-    i.jobs = (0..4).map(|n| EncodeJob { id: format!("j{n}"), channel: "ch".into(), item: format!("i{n}"), node: None }).collect();
+    i.rendered = (0..4).map(|n| format!("r{n}")).collect();
     settle(&mut i);
+    assert_eq!(i.jobs.len(), 4, "one job per rendered channel");
+    assert!(i.jobs.iter().all(|j| j.id == render_job_id(&j.channel)));
     let on = |i: &SchedulerInput, n: &str| i.jobs.iter().filter(|j| j.node.as_deref() == Some(n)).count();
     assert_eq!((on(&i, "a"), on(&i, "b")), (2, 2));
     i.nodes[0].alive = false;
@@ -162,4 +165,27 @@ fn encode_jobs_are_balanced_and_reassigned_from_lapsed_nodes() {
 fn the_plan_is_deterministic() {
     let i = input(vec![node("c", 10, true), node("a", 10, true), node("b", 10, true)], 5);
     assert_eq!(plan(&i), plan(&i.clone()));
+}
+
+#[test]
+fn a_channel_that_stops_being_rendered_loses_its_job_and_strays_go() {
+    let mut i = input(vec![node("a", 10, true)], 0);
+    i.rendered.insert("r".into());
+    i.jobs.push(EncodeJob { id: "stray".into(), channel: "gone".into(), item: String::new(), node: Some("a".into()) });
+    settle(&mut i);
+    assert_eq!(i.jobs, vec![EncodeJob { id: render_job_id("r"), channel: "r".into(), item: String::new(), node: Some("a".into()) }]);
+    i.rendered.clear();
+    assert_eq!(settle(&mut i), vec![Command::RemoveEncodeJob { id: render_job_id("r") }]);
+    assert!(i.jobs.is_empty());
+}
+
+#[test]
+fn render_jobs_go_to_nodes_with_fewer_jobs_then_less_streaming() {
+    // The channel streams from a (main) and b (backup): its job goes to an idle node.
+    let mut i = input(vec![node("a", 10, true), node("b", 10, true), node("c", 10, true)], 1);
+    settle(&mut i);
+    assert_eq!(roles(&i), vec![(Some("a".into()), Some("b".into()))]);
+    i.rendered.insert("ch0".into());
+    settle(&mut i);
+    assert_eq!(i.jobs[0].node.as_deref(), Some("c"));
 }
