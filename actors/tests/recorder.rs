@@ -158,10 +158,12 @@ async fn stop_recording(r: &ActorRef<RecorderMsg>, channel: &str) -> Vec<Segment
     .await
 }
 
-/// Where `needle` starts in the sent stream, if it is a contiguous part of it.
+/// Where `needle` starts in the sent stream, if it is a contiguous part of it. (The last
+/// segment of a stopped recording may hold only a few packets, if the stop came just
+/// after a roll; it must still be whole packets of the stream.)
 fn find_in(sent: &[u8], needle: &[u8]) -> Option<usize> {
-    assert!(needle.len() >= 188 * 20, "a meaningful needle");
-    let head = &needle[..188 * 20];
+    assert!(!needle.is_empty() && needle.len() % 188 == 0, "whole packets: {} bytes", needle.len());
+    let head = &needle[..needle.len().min(188 * 20)];
     (0..sent.len().saturating_sub(needle.len()) / 188 + 1)
         .map(|i| i * 188)
         .find(|&at| &sent[at..at + head.len()] == head && &sent[at..at + needle.len()] == needle)
