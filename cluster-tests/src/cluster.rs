@@ -223,9 +223,11 @@ pub struct TestCluster {
     builder: ClusterBuilder,
 }
 
-/// A free TCP port on `ip`.
-fn free_port_on(ip: Ipv4Addr) -> u16 {
-    TcpListener::bind((ip, 0)).and_then(|l| l.local_addr()).map(|a| a.port()).unwrap_or_else(|e| panic!("bind {ip}:0: {e}"))
+/// `N` distinct free TCP ports on `ip` (all held open while they are chosen: ports taken
+/// one after the other can come back the same).
+fn free_ports_on<const N: usize>(ip: Ipv4Addr) -> [u16; N] {
+    let held: Vec<TcpListener> = (0..N).map(|_| TcpListener::bind((ip, 0)).unwrap_or_else(|e| panic!("bind {ip}:0: {e}"))).collect();
+    std::array::from_fn(|i| held[i].local_addr().map(|a| a.port()).unwrap_or_else(|e| panic!("local address on {ip}: {e}")))
 }
 
 impl TestCluster {
@@ -246,9 +248,7 @@ impl TestCluster {
         let i = self.nodes.len();
         let name = format!("n{}", i + 1);
         let ip = Ipv4Addr::new(127, 0, 0, (i + 1) as u8);
-        let (raft, admin, http) =
-            (SocketAddr::from((ip, free_port_on(ip))), SocketAddr::from((ip, free_port_on(ip))), SocketAddr::from((ip, free_port_on(ip))));
-        let rtsp = SocketAddr::from((ip, free_port_on(ip)));
+        let [raft, admin, http, rtsp] = free_ports_on(ip).map(|p| SocketAddr::from((ip, p)));
         let dir = self.work.path().join(&name);
         std::fs::create_dir_all(&dir).expect("node dir");
         let data_dir = dir.join("data");

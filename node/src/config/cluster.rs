@@ -152,10 +152,7 @@ pub(super) fn issues(c: &ClusterConfig, issues: &mut Vec<ConfigIssue>) {
         }
     }
     if c.raft_listen == c.admin_listen && c.raft_listen.port() != 0 {
-        issues.push(ConfigIssue::BadAddress {
-            field: "node.cluster.admin_listen".into(),
-            value: format!("{} (same as node.cluster.raft_listen)", c.admin_listen),
-        });
+        issues.push(ConfigIssue::SameListenAddress { field: "node.cluster.admin_listen".into(), value: c.admin_listen.to_string() });
     }
     if let Some(tls) = &c.tls {
         for (name, path) in [("ca", &tls.ca), ("cert", &tls.cert), ("key", &tls.key)] {

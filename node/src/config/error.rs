@@ -153,6 +153,8 @@ pub enum ConfigIssue {
     EmptyPlaylist { field: String },
     #[error("{field}: {value:?} is not a host:port address; fix: use host:port such as 127.0.0.1:7001")]
     BadAddress { field: String, value: String },
+    #[error("{field}: {value} is also node.cluster.raft_listen; fix: give the admin API its own port (for example raft on :7000, admin on :7001)")]
+    SameListenAddress { field: String, value: String },
     #[error("{field}: empty path; fix: set a path")]
     EmptyPath { field: String },
     #[error("{field}: template {template:?} is not usable: {reason}")]
