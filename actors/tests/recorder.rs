@@ -162,7 +162,7 @@ async fn stop_recording(r: &ActorRef<RecorderMsg>, channel: &str) -> Vec<Segment
 /// segment of a stopped recording may hold only a few packets, if the stop came just
 /// after a roll; it must still be whole packets of the stream.)
 fn find_in(sent: &[u8], needle: &[u8]) -> Option<usize> {
-    assert!(!needle.is_empty() && needle.len() % 188 == 0, "whole packets: {} bytes", needle.len());
+    assert!(!needle.is_empty() && needle.len().is_multiple_of(188), "whole packets: {} bytes", needle.len());
     let head = &needle[..needle.len().min(188 * 20)];
     (0..sent.len().saturating_sub(needle.len()) / 188 + 1)
         .map(|i| i * 188)
