@@ -38,6 +38,10 @@ impl Progress for Recorder {
     }
 }
 
+fn chrono_ms(t: std::time::SystemTime) -> i64 {
+    t.duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64
+}
+
 fn drain(rx: &mut UnboundedReceiver<SyncEvent>) -> Vec<SyncEvent> {
     std::iter::from_fn(|| rx.try_recv().ok()).collect()
 }
@@ -83,6 +87,11 @@ async fn s3_first_sync_then_nothing_then_one_change_then_removal() {
     assert!(r.is_clean(), "{r:#?}");
     assert_eq!((r.listed, r.media, r.downloaded, r.unchanged), (6, 3, 3, 0));
     assert_library_synced(&node);
+    // The cached file carries the store's modification time, the same on every node (so
+    // items built from it get the same name anywhere in a cluster).
+    let listed = source.list_objects("rock").await.unwrap().into_iter().find(|o| o.key == "rock/one.mp3").expect("listed");
+    let mtime = std::fs::metadata(entry(&node, "rock/one.mp3").local_path).unwrap().modified().unwrap();
+    assert_eq!(chrono_ms(mtime), listed.last_modified_ms, "cache mtime = the object's listed last-modified");
     let (objects, bytes) = *progress.planned.lock().unwrap();
     assert_eq!((objects, bytes), (3, r.bytes));
     assert!(progress.done.lock().unwrap().iter().all(|(_, _, ok)| *ok));

@@ -64,7 +64,7 @@ fn a_rendered_channel_synced_from_s3_is_built_once_and_played_by_main_and_backup
     for (k, v) in S3Store::env() {
         builder = builder.env(k, v);
     }
-    let c = builder.start();
+    let mut c = builder.start();
     let leader = c.wait_leader(&[0, 1, 2], CONVERGE);
     let mut req = stream_request("", "239.255.216.1", 5601);
     req.channel = Some(pb::request_stream_request::Channel::Genre("Rock".into()));
@@ -139,6 +139,44 @@ fn a_rendered_channel_synced_from_s3_is_built_once_and_played_by_main_and_backup
     let streams = probe["streams"].as_array().cloned().unwrap_or_default();
     assert!(streams.iter().any(|s| s["codec_name"] == "h264" && s["width"] == 640 && s["height"] == 360), "{probe}");
     assert!(streams.iter().any(|s| s["codec_name"] == "aac"), "{probe}");
+
+    // kill -9 of the builder: its lease lapses and the job moves to a live node, which
+    // syncs the songs itself. A synced file keeps the store's modification time, so the
+    // media fingerprints, and the item names, are the same on every node: the new
+    // builder finds the items it mirrored and builds nothing; both streaming nodes keep
+    // the same bytes, and the channel stays on air, clean.
+    c.kill(builder_node);
+    let live: Vec<usize> = (0..3).filter(|n| *n != builder_node).collect();
+    let moved = wait_for(CONVERGE, "the encode job on a live node", || {
+        let n = *live.iter().find(|n| c.status(**n).is_ok())?;
+        let jobs = job_table(&c, n, &id)?;
+        jobs.into_iter().find(|j| j.channel == id && !j.node.is_empty() && j.node != job.node)
+    });
+    let rebuilder = c.index_of(&moved.node);
+    assert!(live.contains(&rebuilder), "{} is not a live node", moved.node);
+    wait_for(BUILD_TIMEOUT, "the new builder to know both songs, with nothing to build", || {
+        let status = json(&c, rebuilder, "/encode/status")?;
+        let jobs: Vec<Value> = status["jobs"].as_array()?.iter().filter(|j| j["channel"] == id.as_str()).cloned().collect();
+        let pending = jobs.iter().any(|j| j["state"] != "done");
+        (jobs.len() == 2 && !pending).then_some(())
+    });
+    for n in &live {
+        assert_eq!(items(&c, *n, &id), built, "node {n} keeps the items, byte for byte (nothing rebuilt)");
+    }
+    let capture = Capture::start(Ipv4Addr::new(239, 255, 216, 1), 5601, Ipv4Addr::LOCALHOST).unwrap();
+    wait_for(CONVERGE, "4 s of output after the builder's death", || (capture.count() >= wanted).then_some(()));
+    let report = analyze(&capture.finish());
+    assert!(report.p1_error_count() == 0 && report.p2_error_count() == 0, "{}", describe(&report));
+}
+
+/// The encode jobs of `channel` as `node` sees them (the first table of a watch).
+fn job_table(c: &TestCluster, node: usize, channel: &str) -> Option<Vec<pb::EncodeJob>> {
+    c.block_on(async {
+        let mut admin = c.admin(node);
+        let mut watch = admin.watch_encode_jobs(pb::WatchEncodeJobsRequest { channel: channel.into() }).await.ok()?.into_inner();
+        let table = tokio::time::timeout(Duration::from_secs(2), watch.message()).await.ok()?.ok()??;
+        Some(table.jobs)
+    })
 }
 
 /// The channel's mux rate as the cluster holds it.

@@ -158,6 +158,15 @@ async fn write_verified(
             return Err(TransferError::ChecksumMismatch { key, got: sha256, expected: expected.to_string() });
         }
     }
+    // The store's modification time, not the arrival time: every node's copy of an
+    // object then has the same size and mtime, so items built from it get the same
+    // fingerprint (and name) on any node.
+    file.flush().await.map_err(io)?;
+    if object.last_modified_ms > 0 {
+        let t = std::time::UNIX_EPOCH + Duration::from_millis(object.last_modified_ms as u64);
+        let std_file = file.try_clone().await.map_err(io)?.into_std().await;
+        tokio::task::spawn_blocking(move || std_file.set_modified(t)).await.expect("set mtime task").map_err(io)?;
+    }
     file.sync_all().await.map_err(io)?;
     Ok((got, sha256))
 }
