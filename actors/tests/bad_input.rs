@@ -259,3 +259,45 @@ async fn the_fallback_loop_kept_in_sled_plays_when_its_file_is_gone() {
     node.stop().await;
     assert_eq!(st.slate_entries, 0, "never the slate: {st:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_scheduled_item_whose_file_goes_is_planned_out_before_it_airs() {
+    let i = items();
+    let media = tempfile::tempdir().unwrap();
+    let (alpha, charlie) = (media.path().join("01-alpha.ts"), media.path().join("02-charlie.ts"));
+    for (from, to) in [(&i.h264_aac, &alpha), (&i.audio_only, &charlie)] {
+        std::fs::copy(from, to).unwrap();
+        let sidecar = format!("{}.json", from.display());
+        if Path::new(&sidecar).is_file() {
+            std::fs::copy(&sidecar, format!("{}.json", to.display())).unwrap();
+        }
+    }
+    let mut spec = common::spec("gone", 26, 5026, vec![]);
+    spec.playlist = PlaylistSource::Folder(media.path().to_path_buf());
+    let capture = Capture::start(spec.output.group, spec.output.port, Ipv4Addr::LOCALHOST).unwrap();
+    let node = Node::start(vec![spec]).await;
+    // Alpha just on air (Charlie, next, starts more than a second from now): Charlie's
+    // file goes.
+    let alpha_on = wait_for(Duration::from_secs(30), "Alpha just on air", async || {
+        now_playing("gone").await.filter(|n| n.title == "Alpha" && n.position_ms < 300)
+    })
+    .await;
+    std::fs::remove_file(&charlie).unwrap();
+    // The next two entries: each is Alpha, none Charlie or the slate.
+    let mut aired = std::collections::BTreeMap::new();
+    let now = wait_for(Duration::from_secs(30), "two more entries", async || {
+        let n = now_playing("gone").await?;
+        aired.insert(n.index, (n.title.clone(), n.kind));
+        (n.index >= alpha_on.index + 2).then_some(n)
+    })
+    .await;
+    for (index, (title, kind)) in aired.range(alpha_on.index + 1..) {
+        assert_eq!((title.as_str(), *kind), ("Alpha", EntryKind::Item), "entry {index}: {aired:?}");
+    }
+    let st = status("gone").await.unwrap();
+    node.stop().await;
+    assert_eq!((now.title.as_str(), now.kind), ("Alpha", EntryKind::Item), "{now:?}");
+    assert_eq!(st.slate_entries, 0, "never the slate: {st:?}");
+    let r = analyze_bytes(&ts_bytes(&capture.finish()), AnalyzerConfig::default());
+    assert!(r.is_clean(), "{}", describe(&r));
+}

@@ -238,6 +238,32 @@ impl ChannelState {
         Ok(())
     }
 
+    /// A scheduled item whose file is gone before it starts (a replaced item deleted, a
+    /// media removed) would fail on air and leave the slate: the schedule is cut before
+    /// it (keeping what is on air and anything starting within a second) and extended
+    /// again from the playlist as it is now. Backups follow the main's schedule instead.
+    async fn replan_missing(&mut self) -> Result<(), ActorProcessingErr> {
+        if self.role().0 == Role::Backup {
+            return Ok(());
+        }
+        let soon = self.now_k() + self.schedule.mux_rate.packets_in_ms(1000);
+        let Some(keep) = self.schedule.position_at(soon) else { return Ok(()) };
+        let later: Vec<PathBuf> = self.schedule.entries[keep + 1..].iter().map(|e| e.facts.path.clone()).collect();
+        if later.is_empty() {
+            return Ok(());
+        }
+        let missing = tokio::task::spawn_blocking(move || later.iter().position(|p| !p.exists())).await?;
+        let Some(i) = missing else { return Ok(()) };
+        let gone = self.schedule.entries[keep + 1 + i].facts.path.clone();
+        tracing::warn!(channel = %self.spec.id, item = %gone.display(), "a scheduled item's file is gone before it airs; planning again from there");
+        self.schedule.truncate_after(keep + i);
+        self.extend().await?;
+        if let Some(p) = &self.pacer {
+            p.update_schedule(self.schedule.clone());
+        }
+        Ok(())
+    }
+
     /// Reports the schedule for replication when this node is main.
     fn publish(&self) {
         if let (Role::Main, epoch) = self.role() {
@@ -555,6 +581,7 @@ impl Actor for ChannelActor {
                     }
                     return Err(format!("channel {}: pacing thread stalled for {:?}", state.spec.id, STALL).into());
                 }
+                state.replan_missing().await?;
                 let ahead = state.schedule.position_at(state.now_k()).map_or(0, |p| state.schedule.entries.len() - 1 - p);
                 let end_soon = state.schedule.end_packet()
                     < state.now_k() + state.schedule.mux_rate.packets_in_ms(super::extend::HORIZON.as_millis() as u64 / 2);

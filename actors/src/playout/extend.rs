@@ -140,6 +140,13 @@ pub fn extend(
             }
         };
         let order = pass_order(items.len(), schedule.cursor.pass, spec.order);
+        if !order.is_empty() && schedule.cursor.position >= order.len() {
+            // The playlist shrank under the cursor (media removed): this pass is over,
+            // not empty; the next one starts.
+            schedule.cursor.pass += 1;
+            schedule.cursor.position = 0;
+            continue;
+        }
         let mut appended_this_pass = false;
         while schedule.cursor.position < order.len() {
             let path = &items[order[schedule.cursor.position]];
