@@ -181,7 +181,8 @@ impl Reconciler {
         }
         proposer.abort();
         builder.abort();
-        self.sync_sources(&[]);
+        // Back to the config file's own media work: its channels keep playing.
+        self.sync_sources(&self.local_sources);
         let _ = self.encoder.set(self.local_builds.clone()).await;
         for (_, f) in fetchers {
             f.abort();
