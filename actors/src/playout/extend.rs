@@ -151,18 +151,10 @@ pub fn extend(
         while schedule.cursor.position < order.len() {
             let path = &items[order[schedule.cursor.position]];
             schedule.cursor.position += 1;
-            match cache.probe(path, spec) {
-                (Ok(facts), _) => match place(schedule, spec, EntryKind::Item, facts, not_before) {
-                    Ok(()) => {
-                        report.appended += 1;
-                        appended_this_pass = true;
-                        break;
-                    }
-                    Err(reason) => report.skipped.push(Skipped { path: path.clone(), kind: "unreadable", reason, first_time: true }),
-                },
-                (Err((kind, reason)), first_time) => {
-                    report.skipped.push(Skipped { path: path.clone(), kind, reason, first_time });
-                }
+            if try_place(schedule, spec, cache, path, EntryKind::Item, not_before, &mut report.skipped) {
+                report.appended += 1;
+                appended_this_pass = true;
+                break;
             }
         }
         if schedule.cursor.position >= order.len() {
@@ -178,6 +170,28 @@ pub fn extend(
         }
     }
     report
+}
+
+/// Probes `path` and appends it as a `kind` entry; a file that cannot be probed or placed
+/// is recorded in `skipped` with its reason. Returns whether it was appended.
+fn try_place(
+    schedule: &mut Schedule,
+    spec: &ChannelSpec,
+    cache: &mut ProbeCache,
+    path: &Path,
+    kind: EntryKind,
+    not_before: u64,
+    skipped: &mut Vec<Skipped>,
+) -> bool {
+    let (reason, kind, first_time) = match cache.probe(path, spec) {
+        (Ok(facts), _) => match place(schedule, spec, kind, facts, not_before) {
+            Ok(()) => return true,
+            Err(reason) => (reason, "unreadable", true),
+        },
+        (Err((kind, reason)), first_time) => (reason, kind, first_time),
+    };
+    skipped.push(Skipped { path: path.to_path_buf(), kind, reason, first_time });
+    false
 }
 
 /// Appends an item and measures where its last packet leaves.
@@ -212,30 +226,16 @@ fn schedule_filler(
         let n = recordings.len();
         for i in 0..n {
             let path = &recordings[(schedule.cursor.pass as usize + i) % n];
-            match cache.probe(path, spec) {
-                (Ok(facts), _) => match place(schedule, spec, EntryKind::Recording, facts, not_before) {
-                    Ok(()) => {
-                        report.recording_used = true;
-                        return true;
-                    }
-                    Err(reason) => report.skipped.push(Skipped { path: path.clone(), kind: "unreadable", reason, first_time: true }),
-                },
-                (Err((kind, reason)), first_time) => report.skipped.push(Skipped { path: path.clone(), kind, reason, first_time }),
+            if try_place(schedule, spec, cache, path, EntryKind::Recording, not_before, &mut report.skipped) {
+                report.recording_used = true;
+                return true;
             }
         }
     }
     if let Some(fallback) = &spec.fallback {
-        match cache.probe(fallback, spec) {
-            (Ok(facts), _) => match place(schedule, spec, EntryKind::Fallback, facts, not_before) {
-                Ok(()) => {
-                    report.fallback_used = true;
-                    return true;
-                }
-                Err(reason) => report.skipped.push(Skipped { path: fallback.clone(), kind: "unreadable", reason, first_time: true }),
-            },
-            (Err((kind, reason)), first_time) => {
-                report.skipped.push(Skipped { path: fallback.clone(), kind, reason, first_time })
-            }
+        if try_place(schedule, spec, cache, fallback, EntryKind::Fallback, not_before, &mut report.skipped) {
+            report.fallback_used = true;
+            return true;
         }
     }
     let slate = slate_path(state_dir, spec);
@@ -243,12 +243,8 @@ fn schedule_filler(
         report.skipped.push(Skipped { path: slate.clone(), kind: "slate", reason: e, first_time: true });
         return true;
     }
-    match cache.probe(&slate, spec) {
-        (Ok(facts), _) => match place(schedule, spec, EntryKind::Slate, facts, not_before) {
-            Ok(()) => report.slate_used = true,
-            Err(reason) => report.skipped.push(Skipped { path: slate, kind: "unreadable", reason, first_time: true }),
-        },
-        (Err((kind, reason)), first_time) => report.skipped.push(Skipped { path: slate, kind, reason, first_time }),
+    if try_place(schedule, spec, cache, &slate, EntryKind::Slate, not_before, &mut report.skipped) {
+        report.slate_used = true;
     }
     true
 }
