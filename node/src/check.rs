@@ -19,13 +19,14 @@ pub struct ItemProblem {
 pub fn probe_items(config: &Config) -> (usize, Vec<ItemProblem>) {
     let mut checked = 0;
     let mut problems = Vec::new();
+    let cache_root = crate::sync::cache_root(config);
     for c in &config.channels {
-        let spec = channel_spec(c, &config.node.data_dir, &crate::sync::cache_root(config));
+        let spec = channel_spec(c, &config.node.data_dir, &cache_root);
         if c.render.is_some() && !crate::spec::items_dir(&config.node.data_dir, &c.id).is_dir() {
             continue; // nothing encoded yet: the node makes the items from the media
         }
         let cache_only = c.sync.is_some() && c.playlist.source.folder.is_none() && c.playlist.source.items.is_none();
-        if cache_only && !crate::sync::cache_root(config).join(crate::sync::channel_folder(c).unwrap_or_default()).is_dir() {
+        if cache_only && !crate::sync::cache_folder(c, &cache_root).is_some_and(|d| d.is_dir()) {
             continue; // nothing synced yet: the node fills the cache from the source
         }
         let items = match spec.playlist.list() {

@@ -31,13 +31,11 @@ pub fn profile(c: &ChannelConfig) -> EncodeProfile {
     p
 }
 
-/// Where a channel's media to render are: `render.media`, else its sync cache folder.
-pub fn media_dir(config: &Config, c: &ChannelConfig) -> Option<PathBuf> {
+/// Where a channel's media to render are: `render.media`, else its sync cache folder
+/// under `cache_root`; `None` for a channel that is not rendered or has neither.
+pub fn media_dir(c: &ChannelConfig, cache_root: &Path) -> Option<PathBuf> {
     let render = c.render.as_ref()?;
-    if let Some(m) = &render.media {
-        return Some(m.clone());
-    }
-    Some(crate::sync::cache_root(config).join(crate::sync::channel_folder(c)?))
+    render.media.clone().or_else(|| crate::sync::cache_folder(c, cache_root))
 }
 
 /// The build of one rendered channel from the media in `media_dir` into the items
@@ -59,9 +57,10 @@ pub fn channel_build(c: &ChannelConfig, media_dir: PathBuf, data_dir: &Path) -> 
 
 /// The channel builds of every rendered channel. The config must have passed `validate()`.
 pub fn channel_builds(config: &Config) -> anyhow::Result<Vec<ChannelBuild>> {
+    let cache_root = crate::sync::cache_root(config);
     let mut out = Vec::new();
     for c in &config.channels {
-        let Some(media_dir) = media_dir(config, c) else { continue };
+        let Some(media_dir) = media_dir(c, &cache_root) else { continue };
         out.extend(channel_build(c, media_dir, &config.node.data_dir)?);
     }
     Ok(out)

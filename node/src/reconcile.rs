@@ -227,8 +227,7 @@ impl Reconciler {
                 }
             }
             if builds_here {
-                let media = c.render.as_ref().and_then(|r| r.media.clone()).or_else(|| Some(self.cache_root.join(crate::sync::channel_folder(c)?)));
-                match media.map(|m| crate::encode::channel_build(c, m, &self.data_dir)) {
+                match crate::encode::media_dir(c, &self.cache_root).map(|m| crate::encode::channel_build(c, m, &self.data_dir)) {
                     Some(Ok(Some(b))) => work.builds.push(b),
                     Some(Err(e)) => tracing::error!(channel = %id, error = %e, "cannot build this channel's items"),
                     _ => tracing::error!(channel = %id, "a rendered channel without media folder or source; fix: give it render.media or a sync source"),

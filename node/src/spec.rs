@@ -21,10 +21,7 @@ pub fn channel_spec(c: &ChannelConfig, data_dir: &Path, cache_root: &Path) -> Ch
         _ if c.render.is_some() => PlaylistSource::Folder(items_dir(data_dir, &c.id)),
         Some(PlaylistSourceKind::Folder(dir)) => PlaylistSource::Folder(dir.to_path_buf()),
         Some(PlaylistSourceKind::Items(items)) => PlaylistSource::Items(items.to_vec()),
-        None => match crate::sync::channel_folder(c) {
-            Some(folder) => PlaylistSource::Folder(cache_root.join(folder)),
-            None => PlaylistSource::Items(Vec::new()),
-        },
+        None => crate::sync::cache_folder(c, cache_root).map_or(PlaylistSource::Items(Vec::new()), PlaylistSource::Folder),
     };
     ChannelSpec {
         id: c.id.clone(),

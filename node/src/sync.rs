@@ -8,7 +8,7 @@ use headend_actors::sync::engine::{sync_channel, SyncHooks, SyncSettings};
 use headend_actors::sync::report::{Progress, SyncReport};
 use headend_actors::sync::source::Source;
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -21,6 +21,12 @@ pub fn cache_root(config: &Config) -> PathBuf {
 /// the channel id. `None` for a channel without `[channels.sync]`.
 pub fn channel_folder(c: &ChannelConfig) -> Option<String> {
     Some(c.sync.as_ref()?.folder.clone().unwrap_or_else(|| c.id.clone()))
+}
+
+/// Where a synced channel's media land on a node whose cache is `cache_root`; `None` for
+/// a channel without `[channels.sync]`.
+pub fn cache_folder(c: &ChannelConfig, cache_root: &Path) -> Option<PathBuf> {
+    Some(cache_root.join(channel_folder(c)?))
 }
 
 /// The source of a channel with a `[channels.sync]` section; `default_interval_secs` is

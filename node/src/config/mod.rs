@@ -34,7 +34,7 @@ use serde::{Deserialize, Serialize};
 pub use cluster::{ClusterConfig, ClusterTls};
 pub use error::{ConfigError, ConfigErrors, ConfigIssue};
 pub use failover::{FailoverConfig, RecorderConfig};
-pub use render::{AudioFormat, ChannelEncode, ChannelRender, EncodeNodeConfig, Loudness, VideoFormat};
+pub use render::{required_mux_rate, AudioFormat, ChannelEncode, ChannelRender, EncodeNodeConfig, Loudness, VideoFormat};
 pub use sync::{ChannelSync, SyncConfig, SYNC_SCHEMES};
 
 /// Config file versions this build reads.

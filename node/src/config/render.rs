@@ -251,12 +251,19 @@ pub(super) fn channel_issues(
     // Items are constant-rate TS at `max_item_rate`; the channel adds its own tables.
     if mux_rate > 0 {
         let item_rate = e.item_rate();
-        let share = headend_actors::playout::probe::table_overhead(headend_actors::ts::MuxRate::new(mux_rate));
-        let required = (item_rate as f64 / (1.0 - share)).ceil() as u64;
+        let required = required_mux_rate(item_rate, mux_rate);
         if required > mux_rate {
             issues.push(ConfigIssue::ItemRateTooHigh { field: f("mux_rate"), mux_rate, item_rate, required });
         }
     }
+}
+
+/// The mux rate that items of `item_rate` bit/s (TS overhead included) need on a channel
+/// running at `mux_rate`: the items plus the channel's own tables, whose share of the
+/// output depends on the mux rate.
+pub fn required_mux_rate(item_rate: u64, mux_rate: u64) -> u64 {
+    let share = headend_actors::playout::probe::table_overhead(headend_actors::ts::MuxRate::new(mux_rate));
+    (item_rate as f64 / (1.0 - share)).ceil() as u64
 }
 
 /// `default`, `file:///abs/path`, `http(s)://host/...`.

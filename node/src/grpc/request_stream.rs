@@ -10,7 +10,7 @@ use super::convert::{format_from_proto, free_program_number, ipv4, port, protoco
 use super::error::ApiError;
 use crate::cluster::state::{AudioCodec, ChannelRecord, ClusterState, StreamFormat, VideoCodec};
 use crate::cluster::types::ClusterNode;
-use crate::config::{ChannelConfig, MUX_RATE_RANGE};
+use crate::config::{required_mux_rate, AudioFormat, ChannelConfig, ChannelEncode, VideoFormat, MUX_RATE_RANGE};
 
 /// A channel id from a name or genre: lower case, `[a-z0-9-]`, at most 63 characters.
 pub fn slug(s: &str) -> String {
@@ -25,10 +25,14 @@ pub fn slug(s: &str) -> String {
     out.trim_end_matches('-').chars().take(63).collect()
 }
 
+/// `rate` rounded up to a step of 100 kbit/s, at least the smallest mux rate.
+fn mux_rate_step(rate: u64) -> u64 {
+    rate.div_ceil(100_000).saturating_mul(100_000).max(*MUX_RATE_RANGE.start())
+}
+
 /// The mux rate for a format: payload + overhead, rounded up to 100 kbit/s.
 fn mux_rate(video: u64, audio: u64) -> u64 {
-    let rate = ChannelConfig::min_mux_rate_for(video + audio);
-    rate.div_ceil(100_000).saturating_mul(100_000).max(*MUX_RATE_RANGE.start())
+    mux_rate_step(ChannelConfig::min_mux_rate_for(video + audio))
 }
 
 /// The channel record a request asks for, created or updated over `state`'s channel of
@@ -74,12 +78,10 @@ pub fn record(req: &pb::RequestStreamRequest, state: &ClusterState, data_dir: &P
         json["sync"] = serde_json::json!({ "source": url, "folder": folder, "options": options });
     }
     if render {
-        let encode = encode_json(&format)?;
+        let encode = encode_config(&format)?;
         // The items' own rate (with TS overhead) decides the channel's mux rate.
-        if let Ok(e) = serde_json::from_value::<crate::config::ChannelEncode>(encode.clone()) {
-            json["mux_rate"] = rendered_mux_rate(e.item_rate()).into();
-        }
-        json["encode"] = encode;
+        json["mux_rate"] = rendered_mux_rate(encode.item_rate()).into();
+        json["encode"] = serde_json::to_value(&encode).map_err(|e| ApiError::invalid("format", e.to_string()))?;
     }
     let mut config: ChannelConfig = serde_json::from_value(json).map_err(|e| ApiError::invalid("channel", e.to_string()))?;
     if let Some(existing) = state.channels.get(&id) {
@@ -137,14 +139,11 @@ pub fn record(req: &pb::RequestStreamRequest, state: &ClusterState, data_dir: &P
 /// The mux rate for rendered items of `item_rate` bit/s (TS overhead included): the
 /// items plus the channel's own tables, in steps of 100 kbit/s.
 fn rendered_mux_rate(item_rate: u64) -> u64 {
-    let mut rate = item_rate.div_ceil(100_000).saturating_mul(100_000).max(*MUX_RATE_RANGE.start());
-    loop {
-        let share = headend_actors::playout::probe::table_overhead(headend_actors::ts::MuxRate::new(rate));
-        if (item_rate as f64 / (1.0 - share)).ceil() as u64 <= rate || rate >= *MUX_RATE_RANGE.end() {
-            return rate;
-        }
+    let mut rate = mux_rate_step(item_rate);
+    while required_mux_rate(item_rate, rate) > rate && rate < *MUX_RATE_RANGE.end() {
         rate += 100_000;
     }
+    rate
 }
 
 /// Where a requested channel's media are.
@@ -181,26 +180,24 @@ fn template_or_default(t: &str) -> &str {
     }
 }
 
-/// `[channels.encode]` for a requested format.
-fn encode_json(f: &StreamFormat) -> Result<serde_json::Value, ApiError> {
+/// `[channels.encode]` for a requested format (the rest at its defaults).
+fn encode_config(f: &StreamFormat) -> Result<ChannelEncode, ApiError> {
     let video = match f.video_codec {
-        VideoCodec::H264 => "h264",
-        VideoCodec::Mpeg2 => "mpeg2",
-        VideoCodec::None => "none",
+        VideoCodec::H264 => VideoFormat::H264,
+        VideoCodec::Mpeg2 => VideoFormat::Mpeg2,
+        VideoCodec::None => VideoFormat::None,
         VideoCodec::Hevc => {
             return Err(ApiError::invalid("format.video_codec", "HEVC items cannot be rendered here; fix: VIDEO_CODEC_H264 or _MPEG2, or send HEVC items without render"))
         }
     };
     let audio = match f.audio_codec {
-        AudioCodec::Aac => "aac",
-        AudioCodec::Mp2 => "mp2",
-        AudioCodec::Ac3 => "ac3",
+        AudioCodec::Aac => AudioFormat::Aac,
+        AudioCodec::Mp2 => AudioFormat::Mp2,
+        AudioCodec::Ac3 => AudioFormat::Ac3,
     };
-    let mut e = serde_json::json!({ "video": video, "audio": audio, "audio_bitrate": f.audio_bitrate });
-    if f.video_codec != VideoCodec::None {
-        e["width"] = f.width.into();
-        e["height"] = f.height.into();
-        e["video_bitrate"] = f.video_bitrate.into();
+    let mut e = ChannelEncode { video, audio, audio_bitrate: f.audio_bitrate, ..ChannelEncode::default() };
+    if video != VideoFormat::None {
+        (e.width, e.height, e.video_bitrate) = (f.width, f.height, f.video_bitrate);
     }
     Ok(e)
 }
