@@ -112,6 +112,17 @@ impl Catalog {
         Ok(())
     }
 
+    /// Writes entries in one batch and flushes them to disk before returning.
+    pub fn put_all(&self, entries: &[CatalogEntry]) -> Result<(), CatalogError> {
+        let mut batch = sled::Batch::default();
+        for e in entries {
+            batch.insert(db_key(&e.channel, &e.source_key), serde_json::to_vec(e).expect("catalog entry serializes"));
+        }
+        self.db.apply_batch(batch).map_err(self.store_err())?;
+        self.db.flush().map_err(self.store_err())?;
+        Ok(())
+    }
+
     /// Writes an entry without waiting for the disk. For states whose loss in a crash
     /// is harmless: a lost `Pending` entry makes the object look new to the next run,
     /// which downloads it again (nothing is ever marked `Ready` early).

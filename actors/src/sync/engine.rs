@@ -18,7 +18,8 @@ use super::report::{NoProgress, ObjectFailure, Progress, SyncEvent, SyncReport};
 use super::retry::with_retry;
 pub use super::retry::RetryPolicy;
 use super::source::{Source, SourceError};
-use super::transfer::{download, Downloaded, TransferError, TransferLimits};
+use super::group::GroupCommit;
+use super::transfer::{download, file_commit, Downloaded, FileCommit, TransferError, TransferLimits};
 use futures::StreamExt;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -26,6 +27,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 use tokio::sync::mpsc::UnboundedSender;
+
+/// Items in progress per transfer slot. Only `parallelism` of them talk to the store at
+/// once; the others wait for a slot or finish on disk (fsync, rename, metadata, catalog),
+/// where many at once let the file system and the catalog commit them together.
+const ITEMS_PER_TRANSFER: usize = 8;
 
 /// Largest `.sha256` sidecar read.
 const MAX_SHA256_SIDECAR: u64 = 4096;
@@ -93,6 +99,26 @@ struct Ctx<'a> {
     /// Set when the store stops answering: the remaining downloads are not tried.
     store_down: AtomicBool,
     listed: BTreeSet<&'a str>,
+    /// `parallelism` transfer slots: held while bytes come from the store.
+    slots: tokio::sync::Semaphore,
+    files: FileCommit,
+    entries: CatalogCommit,
+}
+
+/// Why an item's files did not all arrive.
+enum FetchError {
+    /// The store stopped answering earlier in the run: not tried, left for the next run.
+    StoreDown,
+    Failed(String),
+}
+
+impl From<TransferError> for FetchError {
+    fn from(e: TransferError) -> Self {
+        match e {
+            TransferError::StoreDown { .. } => FetchError::StoreDown,
+            e => FetchError::Failed(e.to_string()),
+        }
+    }
 }
 
 enum Outcome {
@@ -110,27 +136,48 @@ async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> 
     tokio::task::spawn_blocking(f).await.map_err(|e| format!("blocking task failed: {e}"))
 }
 
-async fn put(catalog: &Catalog, entry: CatalogEntry) -> Result<(), String> {
+/// Catalog entries waiting to be flushed, committed together.
+type CatalogCommit = GroupCommit<CatalogEntry, Result<(), String>>;
+
+fn catalog_commit(catalog: &Catalog) -> CatalogCommit {
     let c = catalog.clone();
-    // Pending needs no fsync (see Catalog::put_unflushed); every other state does.
-    if entry.state == EntryState::Pending {
-        return blocking(move || c.put_unflushed(&entry)).await?.map_err(|e| e.to_string());
-    }
-    blocking(move || c.put(&entry)).await?.map_err(|e| e.to_string())
+    GroupCommit::start(
+        move |entries: Vec<CatalogEntry>| {
+            let r = c.put_all(&entries).map_err(|e| e.to_string());
+            entries.iter().map(|_| r.clone()).collect()
+        },
+        Err,
+    )
 }
 
 impl Ctx<'_> {
+    async fn put(&self, entry: CatalogEntry) -> Result<(), String> {
+        // Pending needs no fsync (see Catalog::put_unflushed); every other state does.
+        if entry.state == EntryState::Pending {
+            let c = self.catalog.clone();
+            return blocking(move || c.put_unflushed(&entry)).await?.map_err(|e| e.to_string());
+        }
+        self.entries.commit(entry, Err).await
+    }
+
     fn send(&self, event: SyncEvent) {
         if let Some(tx) = &self.hooks.events {
             let _ = tx.send(event);
         }
     }
 
+    /// A transfer slot, or `None` once the store has stopped answering in this run.
+    async fn slot(&self) -> Option<tokio::sync::SemaphorePermit<'_>> {
+        let permit = self.slots.acquire().await.ok()?;
+        (!self.store_down.load(Ordering::SeqCst)).then_some(permit)
+    }
+
     async fn fetch(&self, object: &RemoteObject, dest: &CachePath, sha256: Option<&str>) -> Result<Downloaded, TransferError> {
         let location = self.source.location(&object.key);
         let root = &self.settings.cache_root;
-        let r = with_retry(&self.settings.retry, TransferError::is_transient, || {
-            download(self.source.store(), &location, object, root, dest, sha256, &self.limits)
+        let r = with_retry(&self.settings.retry, TransferError::is_transient, || async {
+            let Some(slot) = self.slot().await else { return Err(TransferError::StoreDown { key: object.key.clone() }) };
+            download(self.source.store(), &location, object, root, dest, sha256, &self.limits, slot, &self.files).await
         })
         .await;
         if let Err(TransferError::Store { source, .. }) = &r {
@@ -141,23 +188,28 @@ impl Ctx<'_> {
         r
     }
 
-    async fn expected_sha256(&self, sidecar: &RemoteObject) -> Result<String, String> {
+    async fn expected_sha256(&self, sidecar: &RemoteObject) -> Result<String, FetchError> {
         let transient = SourceError::is_transient;
-        let got = with_retry(&self.settings.retry, transient, || self.source.get_small(&sidecar.key, MAX_SHA256_SIDECAR)).await;
-        let bytes = got.map_err(|e| {
+        let got = with_retry(&self.settings.retry, transient, || async {
+            let Some(_slot) = self.slot().await else { return Ok(None) };
+            self.source.get_small(&sidecar.key, MAX_SHA256_SIDECAR).await.map(Some)
+        })
+        .await;
+        let got = got.map_err(|e| {
             if let SourceError::Get { source, .. } = &e {
                 if store_outage(source) {
                     self.store_down.store(true, Ordering::SeqCst);
                 }
             }
-            e.to_string()
+            FetchError::Failed(e.to_string())
         })?;
+        let Some(bytes) = got else { return Err(FetchError::StoreDown) };
         let text = String::from_utf8_lossy(&bytes);
         let digest = text.split_whitespace().next().unwrap_or("");
         if digest.len() == 64 && digest.bytes().all(|b| b.is_ascii_hexdigit()) {
             Ok(digest.to_ascii_lowercase())
         } else {
-            Err(format!("{}: checksum sidecar is not a SHA-256 hex digest; fix or delete it", sidecar.key))
+            Err(FetchError::Failed(format!("{}: checksum sidecar is not a SHA-256 hex digest; fix or delete it", sidecar.key)))
         }
     }
 
@@ -186,31 +238,44 @@ impl Ctx<'_> {
             first_seen_ms: prev.as_ref().map_or(now, |p| p.first_seen_ms),
             last_seen_ms: now,
         };
-        if let Err(e) = put(self.catalog, entry.clone()).await {
+        if let Err(e) = self.put(entry.clone()).await {
             return Outcome::Failed { reason: e };
         }
         let was_ready = prev.as_ref().is_some_and(|p| p.state == EntryState::Ready);
         let fetched = self.fetch_all(item).await;
         let (downloaded, sidecar_bytes) = match fetched {
             Ok(v) => v,
-            Err(reason) => {
+            Err(e) => {
+                let skipped = matches!(e, FetchError::StoreDown);
+                let reason = match e {
+                    FetchError::StoreDown => String::new(),
+                    FetchError::Failed(r) => r,
+                };
                 if !was_ready {
                     for (_, dest) in &item.files {
                         let _ = std::fs::remove_file(dest.under(&self.settings.cache_root));
                     }
                 }
-                // The old version (if any) is untouched: keep it playable.
+                // The old version (if any) is untouched: keep it playable. An item left
+                // for the next run stays Pending.
                 let back = match prev {
-                    Some(p) if was_ready => p,
-                    _ => CatalogEntry { state: EntryState::Failed { reason: reason.clone() }, ..entry },
+                    Some(p) if was_ready => Some(p),
+                    _ if skipped => None,
+                    _ => Some(CatalogEntry { state: EntryState::Failed { reason: reason.clone() }, ..entry }),
                 };
-                let _ = put(self.catalog, back).await;
-                return Outcome::Failed { reason };
+                if let Some(back) = back {
+                    let _ = self.put(back).await;
+                }
+                return if skipped { Outcome::Skipped } else { Outcome::Failed { reason } };
             }
         };
-        self.clear_derived(item, &local_path);
+        let stale = self.stale_derived(item, &local_path);
         let path = downloaded.path.clone();
-        let info = match blocking(move || metadata::read_media_info(&path)).await.and_then(|r| r.map_err(|e| e.to_string())) {
+        let read = move || {
+            remove_existing(&stale);
+            metadata::read_media_info(&path)
+        };
+        let info = match blocking(read).await.and_then(|r| r.map_err(|e| e.to_string())) {
             Ok(info) => info,
             Err(reason) => {
                 let deleted = self.delete_files(&local_path);
@@ -222,7 +287,7 @@ impl Ctx<'_> {
                 // The bytes arrived whole but are not media headend can read: refuse
                 // this version until the object changes, rather than fetch it every run.
                 entry.state = EntryState::Refused { reason: reason.clone() };
-                let _ = put(self.catalog, entry).await;
+                let _ = self.put(entry).await;
                 if was_ready {
                     let key = item.media.key.clone();
                     self.send(SyncEvent::Removed { channel: self.channel.into(), key, local_path, deleted });
@@ -234,7 +299,7 @@ impl Ctx<'_> {
             tracing::warn!(channel = self.channel, key = %item.media.key, "{w}");
         }
         fill(&mut entry, info, &downloaded);
-        if let Err(reason) = put(self.catalog, entry.clone()).await {
+        if let Err(reason) = self.put(entry.clone()).await {
             return Outcome::Failed { reason };
         }
         self.send(if was_ready { SyncEvent::Changed(entry) } else { SyncEvent::New(entry) });
@@ -242,10 +307,10 @@ impl Ctx<'_> {
     }
 
     /// Checksum sidecar, then the other sidecars, then the media (renamed into place last).
-    async fn fetch_all(&self, item: &Item) -> Result<(Downloaded, u64), String> {
+    async fn fetch_all(&self, item: &Item) -> Result<(Downloaded, u64), FetchError> {
         let limit = self.limits.max_object_bytes;
         if item.media.size > limit {
-            return Err(TransferError::TooLarge { key: item.media.key.clone(), size: item.media.size, limit }.to_string());
+            return Err(TransferError::TooLarge { key: item.media.key.clone(), size: item.media.size, limit }.into());
         }
         let sha = match &item.sha256 {
             Some(s) => Some(self.expected_sha256(s).await?),
@@ -253,25 +318,27 @@ impl Ctx<'_> {
         };
         let mut bytes = 0;
         for (o, dest) in &item.files {
-            bytes += self.fetch(o, dest, None).await.map_err(|e| e.to_string())?.bytes;
+            bytes += self.fetch(o, dest, None).await?.bytes;
         }
-        let d = self.fetch(&item.media, &item.dest, sha.as_deref()).await.map_err(|e| e.to_string())?;
+        let d = self.fetch(&item.media, &item.dest, sha.as_deref()).await?;
         Ok((d, bytes))
     }
 
-    /// Before reading a new version's metadata: drops its old covers and the sidecars the
-    /// store no longer has, so they cannot speak for it.
-    fn clear_derived(&self, item: &Item, path: &Path) {
+    /// Before reading a new version's metadata, its old covers and the sidecars the store
+    /// no longer has must go, so they cannot speak for it: the names to remove.
+    fn stale_derived(&self, item: &Item, path: &Path) -> Vec<PathBuf> {
         let root = &self.settings.cache_root;
         let covers = ["jpg", "png", "bmp", "gif", "webp"].map(|e| metadata::cover_path(path, e));
         let sides = ["json"].iter().chain(metadata::IMAGE_EXTENSIONS).flat_map(|e| metadata::sidecar_candidates(path, e));
-        for p in covers.into_iter().chain(sides) {
-            let key = p.strip_prefix(root).ok().and_then(|r| r.to_str()).unwrap_or("");
-            let current = item.files.iter().any(|(o, _)| o.key == key);
-            if !current && !self.listed.contains(key) && p.starts_with(root) {
-                let _ = std::fs::remove_file(&p);
-            }
-        }
+        covers
+            .into_iter()
+            .chain(sides)
+            .filter(|p| {
+                let key = p.strip_prefix(root).ok().and_then(|r| r.to_str()).unwrap_or("");
+                let current = item.files.iter().any(|(o, _)| o.key == key);
+                !current && !self.listed.contains(key) && p.starts_with(root)
+            })
+            .collect()
     }
 
     /// Deletes an item's file and what was made from it, unless it is in use.
@@ -320,6 +387,18 @@ impl Ctx<'_> {
         }
         if was_ready {
             self.send(SyncEvent::Removed { channel: self.channel.into(), key: key.into(), local_path: path.clone(), deleted });
+        }
+    }
+}
+
+/// Removes those of `paths` that exist. Blocking. Looking first matters: an unlink takes
+/// the directory's lock even when the name is not there, and items arrive in parallel.
+fn remove_existing(paths: &[PathBuf]) {
+    for p in paths {
+        if std::fs::symlink_metadata(p).is_ok() {
+            if let Err(e) = std::fs::remove_file(p) {
+                tracing::warn!(path = %p.display(), "cannot delete: {e}");
+            }
         }
     }
 }
@@ -403,13 +482,16 @@ async fn run(source: &Source, channel: &str, catalog: &Catalog, settings: &SyncS
         bytes_per_second: settings.bandwidth_bytes_per_second.map(|b| (b / parallel as u64).max(1)),
     };
     let listed: BTreeSet<&str> = listing.iter().map(|o| o.key.as_str()).collect();
-    let ctx = Ctx { source, channel, catalog, settings, hooks, limits, store_down: AtomicBool::new(false), listed };
-    let (ctx, items) = (&ctx, &items);
+    let slots = tokio::sync::Semaphore::new(parallel);
+    let (files, entries) = (file_commit(), catalog_commit(catalog));
+    let store_down = AtomicBool::new(false);
+    let ctx = Ctx { source, channel, catalog, settings, hooks, limits, store_down, listed, slots, files, entries };
+    let (ctx_ref, items) = (&ctx, &items);
     let mut outcomes = futures::stream::iter(work)
         .map(move |(n, version, prev): (usize, RemoteObject, Option<CatalogEntry>)| async move {
-            (n, ctx.process(&items[n], version, prev).await)
+            (n, ctx_ref.process(&items[n], version, prev).await)
         })
-        .buffer_unordered(parallel);
+        .buffer_unordered(parallel * ITEMS_PER_TRANSFER);
     while let Some((n, outcome)) = outcomes.next().await {
         let key = &items[n].media.key;
         match outcome {
@@ -443,4 +525,7 @@ async fn run(source: &Source, channel: &str, catalog: &Catalog, settings: &SyncS
             ctx.remove(&key, entry, report).await;
         }
     }
+    // The commit tasks hold the catalog: they end with the run.
+    ctx.files.close().await;
+    ctx.entries.close().await;
 }

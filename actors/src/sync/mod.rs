@@ -8,6 +8,7 @@
 pub mod actor;
 pub mod catalog;
 pub mod engine;
+mod group;
 mod items;
 pub mod keys;
 pub mod metadata;

@@ -1,16 +1,20 @@
 //! One object from the store into the cache: free-space check against the floor, stream
-//! to a temporary file beside the target, verify (size, SHA-256 when known), fsync,
-//! rename, fsync the directory. A crash at any point leaves at most a temporary file,
-//! never a partial file under the final name.
+//! to a temporary file beside the target, verify (size, SHA-256 when known), then commit
+//! it with the other downloads finishing at the same time: sync to disk, rename, fsync the
+//! directory. A crash at any point leaves at most a temporary file, never a partial file
+//! under the final name.
 
 use super::keys::{CachePath, TEMP_PREFIX};
+use super::group::GroupCommit;
 use super::plan::RemoteObject;
+use bytes::Bytes;
 use futures::StreamExt;
 use object_store::{path::Path as StorePath, ObjectStore, ObjectStoreExt};
 use sha2::{Digest, Sha256};
+use std::io::{IoSlice, Write};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
-use tokio::io::AsyncWriteExt;
+use tokio::sync::mpsc;
 
 const TEMP_NAME: crc::Crc<u64> = crc::Crc::<u64>::new(&crc::CRC_64_XZ);
 
@@ -39,6 +43,8 @@ pub enum TransferError {
     Truncated { key: String, got: u64, expected: u64 },
     #[error("{key}: checksum mismatch: SHA-256 {got}, expected {expected}")]
     ChecksumMismatch { key: String, got: String, expected: String },
+    #[error("{key}: not fetched: the store stopped answering earlier in this run; left for the next run")]
+    StoreDown { key: String },
 }
 
 impl TransferError {
@@ -71,8 +77,26 @@ pub fn free_bytes(dir: &Path) -> std::io::Result<u64> {
     Ok(s.blocks_available() as u64 * s.fragment_size() as u64)
 }
 
+/// Bytes gathered in memory before the writer starts: an object that fits is written in
+/// one blocking step (one hop to a blocking thread), a larger one streams on.
+const IN_MEMORY_BYTES: usize = 1 << 20;
+/// Bytes handed to the writer at a time once it streams.
+const BATCH_BYTES: usize = 1 << 20;
+/// Batches queued for the writer: the download runs at most this far ahead of the disk.
+const BATCHES_AHEAD: usize = 4;
+
 /// Downloads `object` (at `location` in `store`) to `dest` under `cache_root`.
-pub async fn download(
+///
+/// The network side stays on the async runtime; everything that touches the disk (the
+/// floor check, the directory, the temporary file, SHA-256, fsync, rename) runs on one
+/// blocking thread, fed in batches. A download that is dropped or fails leaves no file.
+///
+/// `transfer_slot` is held while bytes come from the store and let go once the last one
+/// is in: the fsyncs and the rename that follow wait on the disk, not the network, so
+/// they do not count against the parallel transfers (and concurrent fsyncs share the
+/// file system's journal commits).
+#[allow(clippy::too_many_arguments)]
+pub async fn download<S>(
     store: &dyn ObjectStore,
     location: &StorePath,
     object: &RemoteObject,
@@ -80,58 +104,51 @@ pub async fn download(
     dest: &CachePath,
     expected_sha256: Option<&str>,
     limits: &TransferLimits,
+    transfer_slot: S,
+    files: &FileCommit,
 ) -> Result<Downloaded, TransferError> {
+    let staged = fetch_staged(store, location, object, cache_root, dest, expected_sha256, limits, transfer_slot).await?;
+    files.commit(staged, lost).await
+}
+
+/// [`download`] up to the verified temporary file.
+#[allow(clippy::too_many_arguments)]
+async fn fetch_staged<S>(
+    store: &dyn ObjectStore,
+    location: &StorePath,
+    object: &RemoteObject,
+    cache_root: &Path,
+    dest: &CachePath,
+    expected_sha256: Option<&str>,
+    limits: &TransferLimits,
+    transfer_slot: S,
+) -> Result<Staged, TransferError> {
     let key = object.key.clone();
     if object.size > limits.max_object_bytes {
         return Err(TransferError::TooLarge { key, size: object.size, limit: limits.max_object_bytes });
     }
-    let target = dest.under(cache_root);
-    let dir = target.parent().unwrap_or(cache_root).to_path_buf();
-    let io = |path: &Path| {
-        let (key, path) = (key.clone(), path.to_path_buf());
-        move |source| TransferError::Io { key, path, source }
+    let job = WriteJob {
+        key: key.clone(),
+        target: dest.under(cache_root),
+        cache_root: cache_root.to_path_buf(),
+        size: object.size,
+        last_modified_ms: object.last_modified_ms,
+        expected_sha256: expected_sha256.map(str::to_string),
+        disk_floor_bytes: limits.disk_floor_bytes,
     };
-    // Check the floor on the nearest existing ancestor before creating anything.
-    let existing = dir.ancestors().find(|a| a.exists()).unwrap_or(cache_root).to_path_buf();
-    let free = free_bytes(&existing).map_err(io(&existing))?;
-    if free < object.size.saturating_add(limits.disk_floor_bytes) {
-        return Err(TransferError::DiskFloor { key, dir, free, size: object.size, floor: limits.disk_floor_bytes });
+    if object.size > IN_MEMORY_BYTES as u64 {
+        // Refuse before the request when the disk is already too full for this object
+        // (a small one is checked before it is written).
+        let precheck = job.clone();
+        blocking(move || precheck.check_floor()).await?;
     }
-    tokio::fs::create_dir_all(&dir).await.map_err(io(&dir))?;
-    let temp = temp_path(&target);
-    let result = write_verified(store, location, object, &temp, expected_sha256, limits).await;
-    let (bytes, sha256) = match result {
-        Ok(v) => v,
-        Err(e) => {
-            let _ = tokio::fs::remove_file(&temp).await;
-            return Err(e);
-        }
-    };
-    tokio::fs::rename(&temp, &target).await.map_err(io(&target))?;
-    let d = dir.clone();
-    tokio::task::spawn_blocking(move || std::fs::File::open(&d).and_then(|f| f.sync_all()))
-        .await
-        .expect("fsync task")
-        .map_err(io(&dir))?;
-    Ok(Downloaded { path: target, bytes, sha256 })
-}
-
-async fn write_verified(
-    store: &dyn ObjectStore,
-    location: &StorePath,
-    object: &RemoteObject,
-    temp: &Path,
-    expected_sha256: Option<&str>,
-    limits: &TransferLimits,
-) -> Result<(u64, String), TransferError> {
-    let key = object.key.clone();
-    let io = |source| TransferError::Io { key: key.clone(), path: temp.to_path_buf(), source };
     let store_err = |source| TransferError::Store { key: key.clone(), source };
-    let mut file = tokio::fs::File::create(temp).await.map_err(io)?;
     let mut stream = store.get(location).await.map_err(store_err)?.into_stream();
-    let mut hasher = Sha256::new();
     let mut got = 0u64;
     let started = Instant::now();
+    let mut batch: Vec<Bytes> = Vec::new();
+    let mut batch_bytes = 0usize;
+    let mut writer: Option<Writer> = None;
     while let Some(chunk) = stream.next().await {
         let chunk = chunk.map_err(store_err)?;
         got += chunk.len() as u64;
@@ -139,8 +156,8 @@ async fn write_verified(
         if got > limits.max_object_bytes {
             return Err(TransferError::TooLarge { key, size: got, limit: limits.max_object_bytes });
         }
-        hasher.update(&chunk);
-        file.write_all(&chunk).await.map_err(io)?;
+        batch_bytes += chunk.len();
+        batch.push(chunk);
         if let Some(bps) = limits.bytes_per_second {
             // Stay under the cap: sleep until the bytes so far are due.
             let due = Duration::from_secs_f64(got as f64 / bps as f64);
@@ -148,27 +165,265 @@ async fn write_verified(
                 tokio::time::sleep(wait).await;
             }
         }
-    }
-    if got != object.size {
-        return Err(TransferError::Truncated { key, got, expected: object.size });
-    }
-    let sha256 = hex(&hasher.finalize());
-    if let Some(expected) = expected_sha256 {
-        if !expected.eq_ignore_ascii_case(&sha256) {
-            return Err(TransferError::ChecksumMismatch { key, got: sha256, expected: expected.to_string() });
+        let threshold = if writer.is_some() { BATCH_BYTES } else { IN_MEMORY_BYTES };
+        if batch_bytes < threshold {
+            continue;
+        }
+        let (tx, _) = writer.get_or_insert_with(|| {
+            let (tx, rx) = mpsc::channel(BATCHES_AHEAD);
+            let job = job.clone();
+            (tx, tokio::task::spawn_blocking(move || job.stream(rx)))
+        });
+        batch_bytes = 0;
+        if tx.send(std::mem::take(&mut batch)).await.is_err() {
+            // The writer stopped early (disk full, I/O error): its error says why.
+            let (_, handle) = writer.take().expect("writer");
+            return Err(joined(handle.await).err().unwrap_or(TransferError::Io {
+                key,
+                path: job.target.clone(),
+                source: std::io::Error::other("the writer stopped"),
+            }));
         }
     }
-    // The store's modification time, not the arrival time: every node's copy of an
-    // object then has the same size and mtime, so items built from it get the same
-    // fingerprint (and name) on any node.
-    file.flush().await.map_err(io)?;
-    if object.last_modified_ms > 0 {
-        let t = std::time::UNIX_EPOCH + Duration::from_millis(object.last_modified_ms as u64);
-        let std_file = file.try_clone().await.map_err(io)?.into_std().await;
-        tokio::task::spawn_blocking(move || std_file.set_modified(t)).await.expect("set mtime task").map_err(io)?;
+    drop(stream);
+    drop(transfer_slot);
+    match writer {
+        None => blocking(move || job.write_all(batch)).await,
+        Some((tx, handle)) => {
+            if !batch.is_empty() && tx.send(batch).await.is_err() {
+                return joined(handle.await);
+            }
+            // An empty batch says "that was all"; dropping the sender without it aborts.
+            let _ = tx.send(Vec::new()).await;
+            drop(tx);
+            joined(handle.await)
+        }
     }
-    file.sync_all().await.map_err(io)?;
-    Ok((got, sha256))
+}
+
+fn joined<T>(r: Result<Result<T, TransferError>, tokio::task::JoinError>) -> Result<T, TransferError> {
+    r.unwrap_or_else(|e| Err(TransferError::Io { key: String::new(), path: PathBuf::new(), source: std::io::Error::other(e) }))
+}
+
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T, TransferError> + Send + 'static) -> Result<T, TransferError> {
+    joined(tokio::task::spawn_blocking(f).await)
+}
+
+/// A download's writer thread: batches go in, the staged file comes out.
+type Writer = (mpsc::Sender<Vec<Bytes>>, tokio::task::JoinHandle<Result<Staged, TransferError>>);
+
+/// The disk side of one download, run on a blocking thread.
+#[derive(Debug, Clone)]
+struct WriteJob {
+    key: String,
+    target: PathBuf,
+    cache_root: PathBuf,
+    size: u64,
+    last_modified_ms: i64,
+    expected_sha256: Option<String>,
+    disk_floor_bytes: u64,
+}
+
+/// A temporary file, removed when dropped unless it was renamed into place.
+struct TempFile {
+    path: PathBuf,
+    file: std::fs::File,
+    renamed: bool,
+}
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        if !self.renamed {
+            let _ = std::fs::remove_file(&self.path);
+        }
+    }
+}
+
+/// The temporary file being written.
+struct Partial {
+    temp: TempFile,
+    hasher: Sha256,
+    got: u64,
+}
+
+/// A verified download in its temporary file, waiting for [`commit`]: not yet durable and
+/// not yet under its name. Dropping it removes the file.
+pub struct Staged {
+    temp: TempFile,
+    key: String,
+    target: PathBuf,
+    bytes: u64,
+    sha256: String,
+}
+
+impl Staged {
+    fn io(&self, path: &Path) -> impl FnOnce(std::io::Error) -> TransferError {
+        let (key, path) = (self.key.clone(), path.to_path_buf());
+        move |source| TransferError::Io { key, path, source }
+    }
+}
+
+/// Downloads waiting to be made durable, committed together (see [`commit`]).
+pub type FileCommit = GroupCommit<Staged, Result<Downloaded, TransferError>>;
+
+/// Starts the commit task for one sync run's downloads (on the current runtime).
+pub fn file_commit() -> FileCommit {
+    GroupCommit::start(commit, lost)
+}
+
+fn lost(why: String) -> Result<Downloaded, TransferError> {
+    Err(TransferError::Io { key: String::new(), path: PathBuf::new(), source: std::io::Error::other(why) })
+}
+
+/// Makes a batch of downloads durable under their names: their data and inodes reach the
+/// disk (one `syncfs` per file system when several files share it, else the file's own
+/// fsync), then each is renamed into place, then each directory that changed is fsynced.
+/// A crash at any point leaves every name holding either its old content or its whole
+/// new content; a file whose sync fails is not renamed. Blocking.
+pub fn commit(batch: Vec<Staged>) -> Vec<Result<Downloaded, TransferError>> {
+    use std::collections::BTreeMap;
+    use std::os::unix::fs::MetadataExt;
+    let mut devices: BTreeMap<u64, Vec<usize>> = BTreeMap::new();
+    let mut out: Vec<Option<Result<Downloaded, TransferError>>> = batch.iter().map(|_| None).collect();
+    for (i, s) in batch.iter().enumerate() {
+        match s.temp.file.metadata() {
+            Ok(m) => devices.entry(m.dev()).or_default().push(i),
+            Err(e) => out[i] = Some(Err(s.io(&s.temp.path)(e))),
+        }
+    }
+    for members in devices.values() {
+        let first = &batch[members[0]];
+        let synced = if members.len() == 1 {
+            first.temp.file.sync_all()
+        } else {
+            nix::unistd::syncfs(&first.temp.file).map_err(std::io::Error::from)
+        };
+        if let Err(e) = synced {
+            for &i in members {
+                let kind = e.kind();
+                out[i] = Some(Err(batch[i].io(&batch[i].temp.path)(std::io::Error::new(kind, format!("syncing to disk: {e}")))));
+            }
+        }
+    }
+    let mut dirs: BTreeMap<PathBuf, Vec<usize>> = BTreeMap::new();
+    let mut batch = batch;
+    for (i, s) in batch.iter_mut().enumerate() {
+        if out[i].is_some() {
+            continue;
+        }
+        match std::fs::rename(&s.temp.path, &s.target) {
+            Ok(()) => {
+                s.temp.renamed = true;
+                let dir = s.target.parent().unwrap_or(Path::new("/")).to_path_buf();
+                dirs.entry(dir).or_default().push(i);
+            }
+            Err(e) => out[i] = Some(Err(s.io(&s.target)(e))),
+        }
+    }
+    for (dir, members) in dirs {
+        let synced = std::fs::File::open(&dir).and_then(|f| f.sync_all());
+        for i in members {
+            let s = &batch[i];
+            out[i] = Some(match &synced {
+                Ok(()) => Ok(Downloaded { path: s.target.clone(), bytes: s.bytes, sha256: s.sha256.clone() }),
+                Err(e) => Err(s.io(&dir)(std::io::Error::new(e.kind(), e.to_string()))),
+            });
+        }
+    }
+    out.into_iter().map(|r| r.expect("every download answered")).collect()
+}
+
+impl WriteJob {
+    fn io(&self, path: &Path) -> impl FnOnce(std::io::Error) -> TransferError {
+        let (key, path) = (self.key.clone(), path.to_path_buf());
+        move |source| TransferError::Io { key, path, source }
+    }
+
+    fn dir(&self) -> &Path {
+        self.target.parent().unwrap_or(&self.cache_root)
+    }
+
+    /// Free space against the floor, on the nearest existing ancestor of the target.
+    fn check_floor(&self) -> Result<(), TransferError> {
+        let dir = self.dir();
+        let existing = dir.ancestors().find(|a| a.is_dir()).unwrap_or(&self.cache_root);
+        let free = free_bytes(existing).map_err(self.io(existing))?;
+        if free < self.size.saturating_add(self.disk_floor_bytes) {
+            let (key, dir) = (self.key.clone(), dir.to_path_buf());
+            return Err(TransferError::DiskFloor { key, dir, free, size: self.size, floor: self.disk_floor_bytes });
+        }
+        Ok(())
+    }
+
+    fn create(&self) -> Result<Partial, TransferError> {
+        let dir = self.dir();
+        if !dir.is_dir() {
+            std::fs::create_dir_all(dir).map_err(self.io(dir))?;
+        }
+        let path = temp_path(&self.target);
+        let file = std::fs::File::create(&path).map_err(self.io(&path))?;
+        Ok(Partial { temp: TempFile { path, file, renamed: false }, hasher: Sha256::new(), got: 0 })
+    }
+
+    fn append(&self, p: &mut Partial, chunks: &[Bytes]) -> Result<(), TransferError> {
+        for c in chunks {
+            p.hasher.update(c);
+            p.got += c.len() as u64;
+        }
+        let mut slices: Vec<IoSlice> = chunks.iter().map(|c| IoSlice::new(c)).collect();
+        let mut slices = &mut slices[..];
+        while !slices.is_empty() {
+            let n = p.temp.file.write_vectored(slices).map_err(self.io(&p.temp.path))?;
+            if n == 0 {
+                return Err(self.io(&p.temp.path)(std::io::ErrorKind::WriteZero.into()));
+            }
+            IoSlice::advance_slices(&mut slices, n);
+        }
+        Ok(())
+    }
+
+    /// Verifies and stamps the temporary file; [`commit`] makes it durable and names it.
+    fn finish(&self, p: Partial) -> Result<Staged, TransferError> {
+        if p.got != self.size {
+            return Err(TransferError::Truncated { key: self.key.clone(), got: p.got, expected: self.size });
+        }
+        let sha256 = hex(&p.hasher.finalize());
+        if let Some(expected) = &self.expected_sha256 {
+            if !expected.eq_ignore_ascii_case(&sha256) {
+                return Err(TransferError::ChecksumMismatch { key: self.key.clone(), got: sha256, expected: expected.clone() });
+            }
+        }
+        // The store's modification time, not the arrival time: every node's copy of an
+        // object then has the same size and mtime, so items built from it get the same
+        // fingerprint (and name) on any node.
+        if self.last_modified_ms > 0 {
+            let t = std::time::UNIX_EPOCH + Duration::from_millis(self.last_modified_ms as u64);
+            p.temp.file.set_modified(t).map_err(self.io(&p.temp.path))?;
+        }
+        Ok(Staged { temp: p.temp, key: self.key.clone(), target: self.target.clone(), bytes: p.got, sha256 })
+    }
+
+    /// An object that arrived whole in memory: one blocking step.
+    fn write_all(self, chunks: Vec<Bytes>) -> Result<Staged, TransferError> {
+        self.check_floor()?;
+        let mut p = self.create()?;
+        self.append(&mut p, &chunks)?;
+        self.finish(p)
+    }
+
+    /// A larger object: batches until an empty one says the stream ended. A closed
+    /// channel without it (the download failed or was dropped) removes the file.
+    fn stream(self, mut rx: mpsc::Receiver<Vec<Bytes>>) -> Result<Staged, TransferError> {
+        self.check_floor()?;
+        let mut p = self.create()?;
+        loop {
+            match rx.blocking_recv() {
+                Some(batch) if batch.is_empty() => return self.finish(p),
+                Some(batch) => self.append(&mut p, &batch)?,
+                None => return Err(self.io(&p.temp.path)(std::io::Error::other("download stopped"))),
+            }
+        }
+    }
 }
 
 fn hex(bytes: &[u8]) -> String {

@@ -569,26 +569,32 @@ async fn run_case(server: &S3Server, rclone: &Rclone<'_>, work: &Path, cli: &Cli
     };
     let mut first = row(format!("first sync, {}", case.name), true);
     let mut noop = row(format!("no-op re-sync, {}", case.name), false);
-    let mut node = None;
-    let mut dest = None;
+    // Every first sync's destination is kept until the case ends: deleting thousands of
+    // files just before a timed run makes the next file creations slow on ext4 without a
+    // journal (its inode allocator steps over recently freed inodes one by one), which
+    // would time the deletion, not the sync. The tools also take turns going first.
+    let mut nodes = Vec::new();
+    let mut dests = Vec::new();
     for r in 0..first_runs {
         eprintln!("  {}: first sync {}/{first_runs}", case.name, r + 1);
-        // Previous destinations are deleted here, outside the timed part.
-        drop(node.take());
-        drop(dest.take());
-        let n = HeadendNode::new(work, cli.parallelism)?;
-        let h = headend_sync(server, &source, &n, case.objects, case.objects).await?;
-        first.headend.push(h.total);
-        first.headend_cpu.push(h.cpu);
-        first.headend_to_plan.push(h.to_plan);
-        node = Some(n);
-        let d = tempfile::Builder::new().prefix("sync-bench-rclone-").tempdir_in(work)?;
-        let (secs, cpu) = rclone.sync(case.bucket, d.path(), case.objects).await?;
-        first.rclone.push(secs);
-        first.rclone_cpu.push(cpu);
-        dest = Some(d);
+        for tool in if r % 2 == 0 { [0, 1] } else { [1, 0] } {
+            if tool == 0 {
+                let n = HeadendNode::new(work, cli.parallelism)?;
+                let h = headend_sync(server, &source, &n, case.objects, case.objects).await?;
+                first.headend.push(h.total);
+                first.headend_cpu.push(h.cpu);
+                first.headend_to_plan.push(h.to_plan);
+                nodes.push(n);
+            } else {
+                let d = tempfile::Builder::new().prefix("sync-bench-rclone-").tempdir_in(work)?;
+                let (secs, cpu) = rclone.sync(case.bucket, d.path(), case.objects).await?;
+                first.rclone.push(secs);
+                first.rclone_cpu.push(cpu);
+                dests.push(d);
+            }
+        }
     }
-    let (node, dest) = (node.context("no first run")?, dest.context("no first run")?);
+    let (node, dest) = (nodes.last().context("no first run")?, dests.last().context("no first run")?);
     let mut scans = Vec::new();
     for _ in 0..3 {
         let t0 = Instant::now();
@@ -600,7 +606,7 @@ async fn run_case(server: &S3Server, rclone: &Rclone<'_>, work: &Path, cli: &Cli
     noop.catalog_scan = first.catalog_scan;
     for r in 0..cli.runs {
         eprintln!("  {}: no-op re-sync {}/{}", case.name, r + 1, cli.runs);
-        let h = headend_sync(server, &source, &node, 0, case.objects).await?;
+        let h = headend_sync(server, &source, node, 0, case.objects).await?;
         noop.headend.push(h.total);
         noop.headend_cpu.push(h.cpu);
         noop.headend_to_plan.push(h.to_plan);
