@@ -427,7 +427,14 @@ pub async fn sync_channel(source: &Source, channel: &str, catalog: &Catalog, set
 }
 
 async fn run(source: &Source, channel: &str, catalog: &Catalog, settings: &SyncSettings, hooks: &SyncHooks, report: &mut SyncReport) {
-    let listing = match source.list_objects(channel).await {
+    let (c, ch) = (catalog.clone(), channel.to_string());
+    let known = match blocking(move || c.channel(&ch)).await.and_then(|r| r.map_err(|e| e.to_string())) {
+        Ok(k) => k,
+        Err(e) => return report.errors.push(format!("{channel}: {e}")),
+    };
+    // The keys the catalog knows let the listing run in ranges side by side.
+    let hints: Vec<&str> = known.keys().map(String::as_str).collect();
+    let listing = match source.list_objects_hinted(channel, &hints).await {
         Ok(l) => l,
         Err(e) => {
             report.errors.push(format!("{channel}: {e}"));
@@ -438,11 +445,6 @@ async fn run(source: &Source, channel: &str, catalog: &Catalog, settings: &SyncS
     report.listed = listing.len() as u64;
     let items = group(&listing, channel, report);
     report.media = items.len() as u64;
-    let (c, ch) = (catalog.clone(), channel.to_string());
-    let known = match blocking(move || c.channel(&ch)).await.and_then(|r| r.map_err(|e| e.to_string())) {
-        Ok(k) => k,
-        Err(e) => return report.errors.push(format!("{channel}: {e}")),
-    };
     let versions: Vec<RemoteObject> = items.iter().map(Item::version).collect();
     let known_plan: BTreeMap<String, Known> = known.iter().map(|(k, e)| (k.clone(), e.known())).collect();
     let actions = plan(&versions, &known_plan);

@@ -8,7 +8,7 @@
 //! credential given as an option is refused.
 
 use super::plan::RemoteObject;
-use futures::TryStreamExt;
+use futures::{StreamExt, TryStreamExt};
 use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey};
 use object_store::azure::{AzureConfigKey, MicrosoftAzureBuilder};
 use object_store::gcp::{GoogleCloudStorageBuilder, GoogleConfigKey};
@@ -36,6 +36,8 @@ pub const ALLOWED_OPTIONS: &[&str] = &[
 
 /// Keys per listing request.
 const PAGE: usize = 1000;
+/// Key ranges listed at once when the keys of the last run are known.
+pub const LIST_RANGES_AT_ONCE: usize = 4;
 
 const URL_FORMS: &str = "use s3://bucket/prefix, gs://bucket/prefix, az://container/prefix, http(s)://host/path or file:///absolute/path";
 
@@ -196,6 +198,16 @@ impl Source {
     /// represent (control characters, `..`, `//`) is listed with its raw name and size 0,
     /// for the sync to refuse, rather than failing the listing.
     pub async fn list_objects(&self, sub: &str) -> Result<Vec<RemoteObject>, SourceError> {
+        self.list_objects_hinted(sub, &[]).await
+    }
+
+    /// [`list_objects`](Self::list_objects), told the keys the last run saw (sorted, as
+    /// the catalog holds them). A cloud store lists 1,000 keys per request, one request
+    /// after the other; with hints, the key space is cut at every 1,000th known key and
+    /// the ranges are listed [`LIST_RANGES_AT_ONCE`] at a time. Each range starts after
+    /// its first bound and stops at its last, so the ranges cover every key exactly once
+    /// whatever changed since: new keys make a range take more pages, nothing more.
+    pub async fn list_objects_hinted(&self, sub: &str, known: &[&str]) -> Result<Vec<RemoteObject>, SourceError> {
         let sub = sub.trim_matches('/');
         let full = match (self.prefix.as_ref(), sub) {
             ("", s) => s.to_string(),
@@ -204,7 +216,24 @@ impl Source {
         };
         let list_err = |source| SourceError::List { url: self.url.clone(), prefix: full.clone(), source };
         let mut out = match &self.pages {
-            Some(pages) => self.list_pages(pages.as_ref(), &full).await.map_err(list_err)?,
+            Some(pages) => {
+                let prefix = (!full.is_empty()).then(|| format!("{full}/"));
+                // Every 1,000th known key but the last: the final range is open-ended.
+                let last = known.len().saturating_sub(1);
+                let bounds: Vec<String> =
+                    (PAGE - 1..last).step_by(PAGE).map(|i| self.raw_key(known[i])).collect();
+                let mut ranges = Vec::with_capacity(bounds.len() + 1);
+                let mut start: Option<String> = None;
+                for b in bounds.into_iter().chain(std::iter::once(String::new())) {
+                    let end = (!b.is_empty()).then_some(b);
+                    ranges.push((start.take(), end.clone()));
+                    start = end;
+                }
+                let lists = ranges.into_iter().map(|(from, to)| self.list_range(pages.as_ref(), prefix.as_deref(), from, to));
+                let parts: Vec<Vec<RemoteObject>> =
+                    futures::stream::iter(lists).buffered(LIST_RANGES_AT_ONCE).try_collect().await.map_err(list_err)?;
+                parts.concat()
+            }
             None => {
                 let location = StorePath::parse(&full).map_err(|e| list_err(e.into()))?;
                 let metas: Vec<_> = self.store.list(Some(&location)).try_collect().await.map_err(list_err)?;
@@ -213,6 +242,14 @@ impl Source {
         };
         out.sort_by(|a, b| a.key.cmp(&b.key));
         Ok(out)
+    }
+
+    /// The store's name for a key relative to the source prefix.
+    fn raw_key(&self, key: &str) -> String {
+        match self.prefix.as_ref() {
+            "" => key.to_string(),
+            p => format!("{p}/{key}"),
+        }
     }
 
     /// The key relative to the source prefix.
@@ -235,14 +272,21 @@ impl Source {
 
     /// Lists from an offset, page by page. When a page holds a key the client refuses,
     /// the pages shrink until that key is alone, which is then listed by its raw name.
-    async fn list_pages(&self, pages: &dyn PaginatedListStore, full: &str) -> Result<Vec<RemoteObject>, object_store::Error> {
-        let prefix = (!full.is_empty()).then(|| format!("{full}/"));
+    /// The keys after `from` (all when `None`) up to and including `to` (to the end when
+    /// `None`), page by page.
+    async fn list_range(
+        &self,
+        pages: &dyn PaginatedListStore,
+        prefix: Option<&str>,
+        from: Option<String>,
+        to: Option<String>,
+    ) -> Result<Vec<RemoteObject>, object_store::Error> {
         let mut out = Vec::new();
-        let mut offset: Option<String> = None;
+        let mut offset = from;
         let mut size = PAGE;
         loop {
             let opts = PaginatedListOptions { offset: offset.clone(), max_keys: Some(size), ..Default::default() };
-            match pages.list_paginated(prefix.as_deref(), opts).await {
+            match pages.list_paginated(prefix, opts).await {
                 Ok(page) => {
                     let n = page.result.objects.len();
                     for m in page.result.objects {
@@ -251,10 +295,14 @@ impl Source {
                             let msg = format!("the listing went back from {offset:?} to {raw:?}");
                             return Err(object_store::Error::Generic { store: "sync", source: msg.into() });
                         }
+                        if to.as_ref().is_some_and(|t| raw.as_str() > t.as_str()) {
+                            return Ok(out);
+                        }
                         offset = Some(raw);
                         out.push(self.remote(m));
                     }
-                    if page.page_token.is_none() || n == 0 {
+                    let at_end = to.as_ref().is_some_and(|t| offset.as_ref().is_some_and(|o| o >= t));
+                    if page.page_token.is_none() || n == 0 || at_end {
                         return Ok(out);
                     }
                 }
@@ -263,6 +311,9 @@ impl Source {
                     if size > 1 {
                         size = (size / 8).max(1);
                         continue;
+                    }
+                    if to.as_ref().is_some_and(|t| raw.as_str() > t.as_str()) {
+                        return Ok(out);
                     }
                     tracing::warn!(url = %self.url, key = %raw.escape_debug(), "listing: the store client cannot represent this key; stepping over it");
                     let key = self.relative(&raw).to_string();
