@@ -89,7 +89,7 @@ pub fn cover_path(media: &Path, ext: &str) -> PathBuf {
 pub fn read_media_info(path: &Path) -> Result<MediaInfo, MetadataError> {
     let refuse = |reason: String| MetadataError::NotMedia { path: path.into(), reason };
     init_ffmpeg().map_err(|e| refuse(format!("FFmpeg failed to initialise: {e}")))?;
-    let mut ictx = ffmpeg::format::input(path).map_err(|e| refuse(format!("FFmpeg cannot open it: {e}")))?;
+    let mut ictx = open(path).map_err(|e| refuse(format!("FFmpeg cannot open it: {e}")))?;
     let format = ictx.format().name().to_string();
     if ictx.probe_score() < MIN_PROBE_SCORE {
         return Err(refuse(format!("the content is not recognised (format {format:?} guessed from the file name only)")));
@@ -165,6 +165,38 @@ pub fn read_media_info(path: &Path) -> Result<MediaInfo, MetadataError> {
     info.media_id = pick(&sidecar.media_id, stem);
     info.artwork = artwork(path, &sidecar, embedded, &mut info.warnings);
     Ok(info)
+}
+
+/// Opens `path` for its tags and streams. Demuxers read the tags, the streams and, for
+/// most formats, the duration from the file's header; the stream-info pass, which opens
+/// decoders and decodes frames, runs only when the header leaves a stream's codec or the
+/// duration unknown (a CBR MP3 without an Info frame, MPEG-TS, raw streams).
+///
+/// ffmpeg-next's `format::input` always runs the stream-info pass, hence the two FFI calls.
+#[allow(unsafe_code)]
+fn open(path: &Path) -> Result<ffmpeg::format::context::Input, ffmpeg::Error> {
+    use ffmpeg::ffi;
+    use std::os::unix::ffi::OsStrExt;
+    let c_path = std::ffi::CString::new(path.as_os_str().as_bytes()).map_err(|_| ffmpeg::Error::InvalidData)?;
+    // SAFETY: avformat_open_input gets a null context pointer to fill and a NUL-terminated
+    // path; on success the context is owned by `Input`, which closes it when dropped.
+    unsafe {
+        let mut ps = std::ptr::null_mut();
+        let r = ffi::avformat_open_input(&mut ps, c_path.as_ptr(), std::ptr::null_mut(), std::ptr::null_mut());
+        if r != 0 {
+            return Err(ffmpeg::Error::from(r));
+        }
+        let mut ictx = ffmpeg::format::context::Input::wrap(ps);
+        let known = |s: &ffmpeg::format::stream::Stream| s.parameters().medium() != Type::Unknown && s.parameters().id() != Id::None;
+        let settled = ictx.nb_streams() > 0 && ictx.streams().all(|s| known(&s)) && duration_ms(&ictx) > 0;
+        if !settled {
+            let r = ffi::avformat_find_stream_info(ictx.as_mut_ptr(), std::ptr::null_mut());
+            if r < 0 {
+                return Err(ffmpeg::Error::from(r));
+            }
+        }
+        Ok(ictx)
+    }
 }
 
 fn duration_ms(ictx: &ffmpeg::format::context::Input) -> u64 {
@@ -287,6 +319,27 @@ mod tests {
             assert!((900..1200).contains(&info.duration_ms), "{name}: {}", info.duration_ms);
             assert!(info.has_audio && !info.has_video && info.artwork.is_none(), "{name}: {info:?}");
             assert_eq!(info.media_id, name.split('.').next().unwrap());
+        }
+    }
+
+    /// Files whose header leaves the duration or the streams open go through FFmpeg's
+    /// stream-info pass: a CBR MP3 without an Info frame, MPEG-TS; WAV says it all.
+    #[test]
+    fn duration_is_found_when_the_header_does_not_say() {
+        let dir = tempfile::tempdir().unwrap();
+        let cases: [(&str, &[&str]); 3] = [
+            ("noinfo.mp3", &["-c:a", "libmp3lame", "-b:a", "128k", "-write_xing", "0"]),
+            ("audio.ts", &["-c:a", "mp2", "-b:a", "192k"]),
+            ("plain.wav", &["-c:a", "pcm_s16le"]),
+        ];
+        for (name, codec) in cases {
+            let out = dir.path().join(name);
+            let mut args = SINE.to_vec();
+            args.extend(codec);
+            ffmpeg(&args, &out);
+            let info = read_media_info(&out).unwrap_or_else(|e| panic!("{name}: {e}"));
+            assert!((850..1250).contains(&info.duration_ms), "{name}: {} ms", info.duration_ms);
+            assert!(info.has_audio, "{name}: {info:?}");
         }
     }
 
