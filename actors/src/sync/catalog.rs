@@ -114,12 +114,18 @@ impl Catalog {
 
     /// Writes entries in one batch and flushes them to disk before returning.
     pub fn put_all(&self, entries: &[CatalogEntry]) -> Result<(), CatalogError> {
+        self.put_all_unflushed(entries)?;
+        self.db.flush().map_err(self.store_err())?;
+        Ok(())
+    }
+
+    /// Writes entries in one batch without waiting for the disk (see `put_unflushed`).
+    pub fn put_all_unflushed(&self, entries: &[CatalogEntry]) -> Result<(), CatalogError> {
         let mut batch = sled::Batch::default();
         for e in entries {
             batch.insert(db_key(&e.channel, &e.source_key), serde_json::to_vec(e).expect("catalog entry serializes"));
         }
         self.db.apply_batch(batch).map_err(self.store_err())?;
-        self.db.flush().map_err(self.store_err())?;
         Ok(())
     }
 

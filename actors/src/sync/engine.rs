@@ -19,7 +19,7 @@ use super::retry::with_retry;
 pub use super::retry::RetryPolicy;
 use super::source::{Source, SourceError};
 use super::group::GroupCommit;
-use super::transfer::{download, file_commit, Downloaded, FileCommit, TransferError, TransferLimits};
+use super::transfer::{self, download, Downloaded, Inspect, Staged, TransferError, TransferLimits};
 use futures::StreamExt;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -101,8 +101,7 @@ struct Ctx<'a> {
     listed: BTreeSet<&'a str>,
     /// `parallelism` transfer slots: held while bytes come from the store.
     slots: tokio::sync::Semaphore,
-    files: FileCommit,
-    entries: CatalogCommit,
+    commits: Commits,
 }
 
 /// Why an item's files did not all arrive.
@@ -136,15 +135,31 @@ async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> 
     tokio::task::spawn_blocking(f).await.map_err(|e| format!("blocking task failed: {e}"))
 }
 
-/// Catalog entries waiting to be flushed, committed together.
-type CatalogCommit = GroupCommit<CatalogEntry, Result<(), String>>;
+/// Downloads waiting to be made durable under their names, each with the catalog entry
+/// that says so (none for a sidecar), committed together: the files first (see
+/// [`transfer::commit`]), then the entries of the files that made it, in one batch and one
+/// flush. An entry is never durable before its file.
+type Commits = GroupCommit<(Staged, Option<CatalogEntry>), Result<Downloaded, String>>;
 
-fn catalog_commit(catalog: &Catalog) -> CatalogCommit {
+fn start_commits(catalog: &Catalog) -> Commits {
     let c = catalog.clone();
     GroupCommit::start(
-        move |entries: Vec<CatalogEntry>| {
-            let r = c.put_all(&entries).map_err(|e| e.to_string());
-            entries.iter().map(|_| r.clone()).collect()
+        move |batch: Vec<(Staged, Option<CatalogEntry>)>| {
+            let (files, entries): (Vec<Staged>, Vec<Option<CatalogEntry>>) = batch.into_iter().unzip();
+            let mut results: Vec<Result<Downloaded, String>> =
+                transfer::commit(files).into_iter().map(|r| r.map_err(|e| e.to_string())).collect();
+            let placed: Vec<CatalogEntry> =
+                results.iter().zip(&entries).filter(|(r, _)| r.is_ok()).filter_map(|(_, e)| e.clone()).collect();
+            if !placed.is_empty() {
+                if let Err(e) = c.put_all(&placed) {
+                    for (r, entry) in results.iter_mut().zip(&entries) {
+                        if r.is_ok() && entry.is_some() {
+                            *r = Err(e.to_string());
+                        }
+                    }
+                }
+            }
+            results
         },
         Err,
     )
@@ -152,12 +167,8 @@ fn catalog_commit(catalog: &Catalog) -> CatalogCommit {
 
 impl Ctx<'_> {
     async fn put(&self, entry: CatalogEntry) -> Result<(), String> {
-        // Pending needs no fsync (see Catalog::put_unflushed); every other state does.
-        if entry.state == EntryState::Pending {
-            let c = self.catalog.clone();
-            return blocking(move || c.put_unflushed(&entry)).await?.map_err(|e| e.to_string());
-        }
-        self.entries.commit(entry, Err).await
+        let c = self.catalog.clone();
+        blocking(move || c.put(&entry)).await?.map_err(|e| e.to_string())
     }
 
     fn send(&self, event: SyncEvent) {
@@ -172,12 +183,19 @@ impl Ctx<'_> {
         (!self.store_down.load(Ordering::SeqCst)).then_some(permit)
     }
 
-    async fn fetch(&self, object: &RemoteObject, dest: &CachePath, sha256: Option<&str>) -> Result<Downloaded, TransferError> {
+    /// Downloads one object to a staged file, running `inspect` on it, with retries.
+    async fn fetch<T: Send + 'static>(
+        &self,
+        object: &RemoteObject,
+        dest: &CachePath,
+        sha256: Option<&str>,
+        inspect: Inspect<T>,
+    ) -> Result<(Staged, T), TransferError> {
         let location = self.source.location(&object.key);
         let root = &self.settings.cache_root;
         let r = with_retry(&self.settings.retry, TransferError::is_transient, || async {
             let Some(slot) = self.slot().await else { return Err(TransferError::StoreDown { key: object.key.clone() }) };
-            download(self.source.store(), &location, object, root, dest, sha256, &self.limits, slot, &self.files).await
+            download(self.source.store(), &location, object, root, dest, sha256, &self.limits, slot, inspect.clone()).await
         })
         .await;
         if let Err(TransferError::Store { source, .. }) = &r {
@@ -213,14 +231,9 @@ impl Ctx<'_> {
         }
     }
 
-    /// Brings one item in, and records the outcome in the catalog.
-    async fn process(&self, item: &Item, version: RemoteObject, prev: Option<CatalogEntry>) -> Outcome {
-        if self.store_down.load(Ordering::SeqCst) {
-            return Outcome::Skipped;
-        }
-        let now = now_ms();
-        let local_path = item.dest.under(&self.settings.cache_root);
-        let mut entry = CatalogEntry {
+    /// The `Pending` entry of an item about to be fetched.
+    fn pending(&self, item: &Item, version: &RemoteObject, prev: Option<&CatalogEntry>, now: i64) -> CatalogEntry {
+        CatalogEntry {
             channel: self.channel.into(),
             source_key: item.media.key.clone(),
             media_id: String::new(),
@@ -233,17 +246,32 @@ impl Ctx<'_> {
             etag: version.etag.clone(),
             sha256: None,
             last_modified_ms: version.last_modified_ms,
-            local_path: local_path.clone(),
+            local_path: item.dest.under(&self.settings.cache_root),
             state: EntryState::Pending,
-            first_seen_ms: prev.as_ref().map_or(now, |p| p.first_seen_ms),
+            first_seen_ms: prev.map_or(now, |p| p.first_seen_ms),
             last_seen_ms: now,
-        };
-        if let Err(e) = self.put(entry.clone()).await {
-            return Outcome::Failed { reason: e };
         }
+    }
+
+    /// Brings one item in (its `Pending` entry already written), and records the outcome
+    /// in the catalog.
+    async fn process(&self, item: &Item, mut entry: CatalogEntry, prev: Option<CatalogEntry>) -> Outcome {
+        if self.store_down.load(Ordering::SeqCst) {
+            if let Some(p) = prev.filter(|p| p.state == EntryState::Ready) {
+                let _ = self.put(p).await;
+            }
+            return Outcome::Skipped;
+        }
+        let local_path = entry.local_path.clone();
         let was_ready = prev.as_ref().is_some_and(|p| p.state == EntryState::Ready);
-        let fetched = self.fetch_all(item).await;
-        let (downloaded, sidecar_bytes) = match fetched {
+        // On the writer thread, once the bytes are whole: the old covers and unlisted
+        // sidecars go, then the metadata is read from the staged file.
+        let (stale, media) = (self.stale_derived(item, &local_path), local_path.clone());
+        let inspect: Inspect<Result<MediaInfo, String>> = Arc::new(move |staged: &Path| {
+            remove_existing(&stale);
+            metadata::read_media_info_as(staged, &media).map_err(|e| e.to_string())
+        });
+        let (staged, local, sidecar_bytes) = match self.fetch_all(item, inspect).await {
             Ok(v) => v,
             Err(e) => {
                 let skipped = matches!(e, FetchError::StoreDown);
@@ -257,7 +285,7 @@ impl Ctx<'_> {
                     }
                 }
                 // The old version (if any) is untouched: keep it playable. An item left
-                // for the next run stays Pending.
+                // for the next run is fetched then.
                 let back = match prev {
                     Some(p) if was_ready => Some(p),
                     _ if skipped => None,
@@ -269,23 +297,19 @@ impl Ctx<'_> {
                 return if skipped { Outcome::Skipped } else { Outcome::Failed { reason } };
             }
         };
-        let stale = self.stale_derived(item, &local_path);
-        let path = downloaded.path.clone();
-        let read = move || {
-            remove_existing(&stale);
-            metadata::read_media_info(&path)
-        };
-        let info = match blocking(read).await.and_then(|r| r.map_err(|e| e.to_string())) {
+        let info = match local {
             Ok(info) => info,
             Err(reason) => {
+                // The bytes arrived whole but are not media headend can read: the staged
+                // file never takes the name. The item is refused until the object
+                // changes, rather than fetched every run.
+                drop(staged);
                 let deleted = self.delete_files(&local_path);
                 if deleted {
                     for (_, dest) in &item.files {
                         let _ = std::fs::remove_file(dest.under(&self.settings.cache_root));
                     }
                 }
-                // The bytes arrived whole but are not media headend can read: refuse
-                // this version until the object changes, rather than fetch it every run.
                 entry.state = EntryState::Refused { reason: reason.clone() };
                 let _ = self.put(entry).await;
                 if was_ready {
@@ -298,16 +322,23 @@ impl Ctx<'_> {
         for w in &info.warnings {
             tracing::warn!(channel = self.channel, key = %item.media.key, "{w}");
         }
-        fill(&mut entry, info, &downloaded);
-        if let Err(reason) = self.put(entry.clone()).await {
-            return Outcome::Failed { reason };
-        }
+        fill(&mut entry, info, staged.sha256());
+        let downloaded = match self.commits.commit((staged, Some(entry.clone())), Err).await {
+            Ok(d) => d,
+            Err(reason) => {
+                if let Some(p) = prev.filter(|_| was_ready) {
+                    let _ = self.put(p).await;
+                }
+                return Outcome::Failed { reason };
+            }
+        };
         self.send(if was_ready { SyncEvent::Changed(entry) } else { SyncEvent::New(entry) });
         Outcome::Ready { bytes: downloaded.bytes + sidecar_bytes }
     }
 
-    /// Checksum sidecar, then the other sidecars, then the media (renamed into place last).
-    async fn fetch_all(&self, item: &Item) -> Result<(Downloaded, u64), FetchError> {
+    /// Checksum sidecar, then the other sidecars (each committed as it comes), then the
+    /// media, staged and inspected; the caller commits it.
+    async fn fetch_all<T: Send + 'static>(&self, item: &Item, inspect: Inspect<T>) -> Result<(Staged, T, u64), FetchError> {
         let limit = self.limits.max_object_bytes;
         if item.media.size > limit {
             return Err(TransferError::TooLarge { key: item.media.key.clone(), size: item.media.size, limit }.into());
@@ -317,11 +348,13 @@ impl Ctx<'_> {
             None => None,
         };
         let mut bytes = 0;
+        let nothing: Inspect<()> = Arc::new(|_: &Path| ());
         for (o, dest) in &item.files {
-            bytes += self.fetch(o, dest, None).await?.bytes;
+            let (staged, ()) = self.fetch(o, dest, None, nothing.clone()).await?;
+            bytes += self.commits.commit((staged, None), Err).await.map_err(FetchError::Failed)?.bytes;
         }
-        let d = self.fetch(&item.media, &item.dest, sha.as_deref()).await?;
-        Ok((d, bytes))
+        let (staged, local) = self.fetch(&item.media, &item.dest, sha.as_deref(), inspect).await?;
+        Ok((staged, local, bytes))
     }
 
     /// Before reading a new version's metadata, its old covers and the sidecars the store
@@ -403,14 +436,14 @@ fn remove_existing(paths: &[PathBuf]) {
     }
 }
 
-fn fill(entry: &mut CatalogEntry, info: MediaInfo, d: &Downloaded) {
+fn fill(entry: &mut CatalogEntry, info: MediaInfo, sha256: &str) {
     entry.media_id = info.media_id;
     entry.title = info.title;
     entry.artist = info.artist;
     entry.album = info.album;
     entry.genre = info.genre;
     entry.duration_ms = info.duration_ms;
-    entry.sha256 = Some(d.sha256.clone());
+    entry.sha256 = Some(sha256.to_string());
     entry.state = EntryState::Ready;
 }
 
@@ -485,13 +518,24 @@ async fn run(source: &Source, channel: &str, catalog: &Catalog, settings: &SyncS
     };
     let listed: BTreeSet<&str> = listing.iter().map(|o| o.key.as_str()).collect();
     let slots = tokio::sync::Semaphore::new(parallel);
-    let (files, entries) = (file_commit(), catalog_commit(catalog));
+    let commits = start_commits(catalog);
     let store_down = AtomicBool::new(false);
-    let ctx = Ctx { source, channel, catalog, settings, hooks, limits, store_down, listed, slots, files, entries };
+    let ctx = Ctx { source, channel, catalog, settings, hooks, limits, store_down, listed, slots, commits };
+    // Every item to fetch is `Pending` from here to its outcome, written in one batch
+    // without an fsync (see Catalog::put_unflushed).
+    let now = now_ms();
+    let work: Vec<(usize, CatalogEntry, Option<CatalogEntry>)> =
+        work.into_iter().map(|(n, version, prev)| (n, ctx.pending(&items[n], &version, prev.as_ref(), now), prev)).collect();
+    let (c, pendings) = (catalog.clone(), work.iter().map(|(_, e, _)| e.clone()).collect::<Vec<_>>());
+    if let Err(e) = blocking(move || c.put_all_unflushed(&pendings)).await.and_then(|r| r.map_err(|e| e.to_string())) {
+        report.errors.push(format!("{channel}: {e}"));
+        ctx.commits.close().await;
+        return;
+    }
     let (ctx_ref, items) = (&ctx, &items);
     let mut outcomes = futures::stream::iter(work)
-        .map(move |(n, version, prev): (usize, RemoteObject, Option<CatalogEntry>)| async move {
-            (n, ctx_ref.process(&items[n], version, prev).await)
+        .map(move |(n, entry, prev): (usize, CatalogEntry, Option<CatalogEntry>)| async move {
+            (n, ctx_ref.process(&items[n], entry, prev).await)
         })
         .buffer_unordered(parallel * ITEMS_PER_TRANSFER);
     while let Some((n, outcome)) = outcomes.next().await {
@@ -527,7 +571,6 @@ async fn run(source: &Source, channel: &str, catalog: &Catalog, settings: &SyncS
             ctx.remove(&key, entry, report).await;
         }
     }
-    // The commit tasks hold the catalog: they end with the run.
-    ctx.files.close().await;
-    ctx.entries.close().await;
+    // The commit task holds the catalog: it ends with the run.
+    ctx.commits.close().await;
 }

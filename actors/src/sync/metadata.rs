@@ -87,9 +87,16 @@ pub fn cover_path(media: &Path, ext: &str) -> PathBuf {
 
 /// Reads an item's metadata and writes its artwork next to it.
 pub fn read_media_info(path: &Path) -> Result<MediaInfo, MetadataError> {
+    read_media_info_as(path, path)
+}
+
+/// [`read_media_info`] of the media that will be at `path`, whose bytes are in `content`
+/// for now (a download not yet under its name). The content is probed by what it holds
+/// alone; sidecars and artwork are those of `path`.
+pub fn read_media_info_as(content: &Path, path: &Path) -> Result<MediaInfo, MetadataError> {
     let refuse = |reason: String| MetadataError::NotMedia { path: path.into(), reason };
     init_ffmpeg().map_err(|e| refuse(format!("FFmpeg failed to initialise: {e}")))?;
-    let mut ictx = open(path).map_err(|e| refuse(format!("FFmpeg cannot open it: {e}")))?;
+    let mut ictx = open(content).map_err(|e| refuse(format!("FFmpeg cannot open it: {e}")))?;
     let format = ictx.format().name().to_string();
     if ictx.probe_score() < MIN_PROBE_SCORE {
         return Err(refuse(format!("the content is not recognised (format {format:?} guessed from the file name only)")));

@@ -5,7 +5,6 @@
 //! under the final name.
 
 use super::keys::{CachePath, TEMP_PREFIX};
-use super::group::GroupCommit;
 use super::plan::RemoteObject;
 use bytes::Bytes;
 use futures::StreamExt;
@@ -13,6 +12,7 @@ use object_store::{path::Path as StorePath, ObjectStore, ObjectStoreExt};
 use sha2::{Digest, Sha256};
 use std::io::{IoSlice, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 
@@ -85,18 +85,24 @@ const BATCH_BYTES: usize = 1 << 20;
 /// Batches queued for the writer: the download runs at most this far ahead of the disk.
 const BATCHES_AHEAD: usize = 4;
 
-/// Downloads `object` (at `location` in `store`) to `dest` under `cache_root`.
+/// Work run on a download's writer thread once the file is whole and verified, before it
+/// is committed: given the temporary file's path (the sync reads the media's metadata
+/// there, so content that is not media never reaches its name).
+pub type Inspect<T> = Arc<dyn Fn(&Path) -> T + Send + Sync>;
+
+/// Downloads `object` (at `location` in `store`) into a verified temporary file beside
+/// `dest` under `cache_root`, and runs `inspect` on it; [`commit`] then makes it durable
+/// under its name.
 ///
 /// The network side stays on the async runtime; everything that touches the disk (the
-/// floor check, the directory, the temporary file, SHA-256, fsync, rename) runs on one
+/// floor check, the directory, the temporary file, SHA-256, `inspect`) runs on one
 /// blocking thread, fed in batches. A download that is dropped or fails leaves no file.
 ///
 /// `transfer_slot` is held while bytes come from the store and let go once the last one
-/// is in: the fsyncs and the rename that follow wait on the disk, not the network, so
-/// they do not count against the parallel transfers (and concurrent fsyncs share the
-/// file system's journal commits).
+/// is in: the writing and inspecting that follow do not count against the parallel
+/// transfers.
 #[allow(clippy::too_many_arguments)]
-pub async fn download<S>(
+pub async fn download<S, T: Send + 'static>(
     store: &dyn ObjectStore,
     location: &StorePath,
     object: &RemoteObject,
@@ -105,24 +111,8 @@ pub async fn download<S>(
     expected_sha256: Option<&str>,
     limits: &TransferLimits,
     transfer_slot: S,
-    files: &FileCommit,
-) -> Result<Downloaded, TransferError> {
-    let staged = fetch_staged(store, location, object, cache_root, dest, expected_sha256, limits, transfer_slot).await?;
-    files.commit(staged, lost).await
-}
-
-/// [`download`] up to the verified temporary file.
-#[allow(clippy::too_many_arguments)]
-async fn fetch_staged<S>(
-    store: &dyn ObjectStore,
-    location: &StorePath,
-    object: &RemoteObject,
-    cache_root: &Path,
-    dest: &CachePath,
-    expected_sha256: Option<&str>,
-    limits: &TransferLimits,
-    transfer_slot: S,
-) -> Result<Staged, TransferError> {
+    inspect: Inspect<T>,
+) -> Result<(Staged, T), TransferError> {
     let key = object.key.clone();
     if object.size > limits.max_object_bytes {
         return Err(TransferError::TooLarge { key, size: object.size, limit: limits.max_object_bytes });
@@ -148,7 +138,7 @@ async fn fetch_staged<S>(
     let started = Instant::now();
     let mut batch: Vec<Bytes> = Vec::new();
     let mut batch_bytes = 0usize;
-    let mut writer: Option<Writer> = None;
+    let mut writer: Option<Writer<T>> = None;
     while let Some(chunk) = stream.next().await {
         let chunk = chunk.map_err(store_err)?;
         got += chunk.len() as u64;
@@ -171,8 +161,8 @@ async fn fetch_staged<S>(
         }
         let (tx, _) = writer.get_or_insert_with(|| {
             let (tx, rx) = mpsc::channel(BATCHES_AHEAD);
-            let job = job.clone();
-            (tx, tokio::task::spawn_blocking(move || job.stream(rx)))
+            let (job, inspect) = (job.clone(), inspect.clone());
+            (tx, tokio::task::spawn_blocking(move || job.stream(rx).map(|s| inspected(s, &*inspect))))
         });
         batch_bytes = 0;
         if tx.send(std::mem::take(&mut batch)).await.is_err() {
@@ -188,7 +178,7 @@ async fn fetch_staged<S>(
     drop(stream);
     drop(transfer_slot);
     match writer {
-        None => blocking(move || job.write_all(batch)).await,
+        None => blocking(move || job.write_all(batch).map(|s| inspected(s, &*inspect))).await,
         Some((tx, handle)) => {
             if !batch.is_empty() && tx.send(batch).await.is_err() {
                 return joined(handle.await);
@@ -209,8 +199,13 @@ async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T, TransferError
     joined(tokio::task::spawn_blocking(f).await)
 }
 
+fn inspected<T>(s: Staged, inspect: &(dyn Fn(&Path) -> T + Send + Sync)) -> (Staged, T) {
+    let t = inspect(&s.temp.path);
+    (s, t)
+}
+
 /// A download's writer thread: batches go in, the staged file comes out.
-type Writer = (mpsc::Sender<Vec<Bytes>>, tokio::task::JoinHandle<Result<Staged, TransferError>>);
+type Writer<T> = (mpsc::Sender<Vec<Bytes>>, tokio::task::JoinHandle<Result<(Staged, T), TransferError>>);
 
 /// The disk side of one download, run on a blocking thread.
 #[derive(Debug, Clone)]
@@ -225,6 +220,7 @@ struct WriteJob {
 }
 
 /// A temporary file, removed when dropped unless it was renamed into place.
+#[derive(Debug)]
 struct TempFile {
     path: PathBuf,
     file: std::fs::File,
@@ -248,6 +244,7 @@ struct Partial {
 
 /// A verified download in its temporary file, waiting for [`commit`]: not yet durable and
 /// not yet under its name. Dropping it removes the file.
+#[derive(Debug)]
 pub struct Staged {
     temp: TempFile,
     key: String,
@@ -257,22 +254,14 @@ pub struct Staged {
 }
 
 impl Staged {
+    pub fn sha256(&self) -> &str {
+        &self.sha256
+    }
+
     fn io(&self, path: &Path) -> impl FnOnce(std::io::Error) -> TransferError {
         let (key, path) = (self.key.clone(), path.to_path_buf());
         move |source| TransferError::Io { key, path, source }
     }
-}
-
-/// Downloads waiting to be made durable, committed together (see [`commit`]).
-pub type FileCommit = GroupCommit<Staged, Result<Downloaded, TransferError>>;
-
-/// Starts the commit task for one sync run's downloads (on the current runtime).
-pub fn file_commit() -> FileCommit {
-    GroupCommit::start(commit, lost)
-}
-
-fn lost(why: String) -> Result<Downloaded, TransferError> {
-    Err(TransferError::Io { key: String::new(), path: PathBuf::new(), source: std::io::Error::other(why) })
 }
 
 /// Makes a batch of downloads durable under their names: their data and inodes reach the
