@@ -99,6 +99,8 @@ struct Ctx<'a> {
     /// Set when the store stops answering: the remaining downloads are not tried.
     store_down: AtomicBool,
     listed: BTreeSet<&'a str>,
+    /// The files in the cache folders of the items to fetch when the run began.
+    existing: std::collections::HashSet<PathBuf>,
     /// `parallelism` transfer slots: held while bytes come from the store.
     slots: tokio::sync::Semaphore,
     commits: Commits,
@@ -358,7 +360,10 @@ impl Ctx<'_> {
     }
 
     /// Before reading a new version's metadata, its old covers and the sidecars the store
-    /// no longer has must go, so they cannot speak for it: the names to remove.
+    /// no longer has must go, so they cannot speak for it: the names to remove. Only
+    /// files there when the run began can be stale (during a run, an item's covers are
+    /// written by that item alone, and its sidecars are listed), so the run's snapshot of
+    /// the cache folders is asked instead of the disk.
     fn stale_derived(&self, item: &Item, path: &Path) -> Vec<PathBuf> {
         let root = &self.settings.cache_root;
         let covers = ["jpg", "png", "bmp", "gif", "webp"].map(|e| metadata::cover_path(path, e));
@@ -369,7 +374,7 @@ impl Ctx<'_> {
             .filter(|p| {
                 let key = p.strip_prefix(root).ok().and_then(|r| r.to_str()).unwrap_or("");
                 let current = item.files.iter().any(|(o, _)| o.key == key);
-                !current && !self.listed.contains(key) && p.starts_with(root)
+                !current && !self.listed.contains(key) && p.starts_with(root) && self.existing.contains(p)
             })
             .collect()
     }
@@ -424,16 +429,20 @@ impl Ctx<'_> {
     }
 }
 
-/// Removes those of `paths` that exist. Blocking. Looking first matters: an unlink takes
-/// the directory's lock even when the name is not there, and items arrive in parallel.
+/// Removes `paths` (files known to exist when the run began). Blocking.
 fn remove_existing(paths: &[PathBuf]) {
     for p in paths {
-        if std::fs::symlink_metadata(p).is_ok() {
-            if let Err(e) = std::fs::remove_file(p) {
+        if let Err(e) = std::fs::remove_file(p) {
+            if e.kind() != std::io::ErrorKind::NotFound {
                 tracing::warn!(path = %p.display(), "cannot delete: {e}");
             }
         }
     }
+}
+
+/// The files in `dirs` now (a folder that cannot be read holds none). Blocking.
+fn snapshot(dirs: BTreeSet<PathBuf>) -> std::collections::HashSet<PathBuf> {
+    dirs.iter().filter_map(|d| std::fs::read_dir(d).ok()).flatten().filter_map(|e| e.ok().map(|e| e.path())).collect()
 }
 
 fn fill(entry: &mut CatalogEntry, info: MediaInfo, sha256: &str) {
@@ -518,9 +527,12 @@ async fn run(source: &Source, channel: &str, catalog: &Catalog, settings: &SyncS
     };
     let listed: BTreeSet<&str> = listing.iter().map(|o| o.key.as_str()).collect();
     let slots = tokio::sync::Semaphore::new(parallel);
+    let dirs: BTreeSet<PathBuf> =
+        work.iter().filter_map(|(n, _, _)| items[*n].dest.under(&settings.cache_root).parent().map(Path::to_path_buf)).collect();
+    let existing = blocking(move || snapshot(dirs)).await.unwrap_or_default();
     let commits = start_commits(catalog);
     let store_down = AtomicBool::new(false);
-    let ctx = Ctx { source, channel, catalog, settings, hooks, limits, store_down, listed, slots, commits };
+    let ctx = Ctx { source, channel, catalog, settings, hooks, limits, store_down, listed, existing, slots, commits };
     // Every item to fetch is `Pending` from here to its outcome, written in one batch
     // without an fsync (see Catalog::put_unflushed).
     let now = now_ms();

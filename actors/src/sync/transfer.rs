@@ -402,16 +402,36 @@ impl WriteJob {
 
     /// A larger object: batches until an empty one says the stream ended. A closed
     /// channel without it (the download failed or was dropped) removes the file.
+    ///
+    /// Each batch's writeback to the disk is started as soon as it is written, so the
+    /// disk works while the rest arrives and the commit's sync finds little left to do.
     fn stream(self, mut rx: mpsc::Receiver<Vec<Bytes>>) -> Result<Staged, TransferError> {
         self.check_floor()?;
         let mut p = self.create()?;
         loop {
             match rx.blocking_recv() {
                 Some(batch) if batch.is_empty() => return self.finish(p),
-                Some(batch) => self.append(&mut p, &batch)?,
+                Some(batch) => {
+                    let from = p.got;
+                    self.append(&mut p, &batch)?;
+                    start_writeback(&p.temp.file, from, p.got - from);
+                }
                 None => return Err(self.io(&p.temp.path)(std::io::Error::other("download stopped"))),
             }
         }
+    }
+}
+
+/// Starts writing `len` bytes of `file` from `offset` back to the disk, without waiting
+/// (`sync_file_range` with `SYNC_FILE_RANGE_WRITE`; the commit's fsync still makes them
+/// durable). Only a hint: an error changes nothing.
+#[allow(unsafe_code)]
+fn start_writeback(file: &std::fs::File, offset: u64, len: u64) {
+    use std::os::fd::AsRawFd;
+    let (Ok(offset), Ok(len)) = (i64::try_from(offset), i64::try_from(len)) else { return };
+    // SAFETY: a plain syscall on a file descriptor `file` keeps open; no memory is shared.
+    unsafe {
+        libc::sync_file_range(file.as_raw_fd(), offset, len, libc::SYNC_FILE_RANGE_WRITE);
     }
 }
 
