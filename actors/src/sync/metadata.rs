@@ -96,9 +96,9 @@ pub fn read_media_info(path: &Path) -> Result<MediaInfo, MetadataError> {
 pub fn read_media_info_as(content: &Path, path: &Path) -> Result<MediaInfo, MetadataError> {
     let refuse = |reason: String| MetadataError::NotMedia { path: path.into(), reason };
     init_ffmpeg().map_err(|e| refuse(format!("FFmpeg failed to initialise: {e}")))?;
-    let mut ictx = open(content).map_err(|e| refuse(format!("FFmpeg cannot open it: {e}")))?;
+    let (mut ictx, sniffed) = open(content).map_err(|e| refuse(format!("FFmpeg cannot open it: {e}")))?;
     let format = ictx.format().name().to_string();
-    if ictx.probe_score() < MIN_PROBE_SCORE {
+    if !sniffed && ictx.probe_score() < MIN_PROBE_SCORE {
         return Err(refuse(format!("the content is not recognised (format {format:?} guessed from the file name only)")));
     }
     if format == "image2" || format.ends_with("_pipe") {
@@ -174,22 +174,35 @@ pub fn read_media_info_as(content: &Path, path: &Path) -> Result<MediaInfo, Meta
     Ok(info)
 }
 
-/// Opens `path` for its tags and streams. Demuxers read the tags, the streams and, for
-/// most formats, the duration from the file's header; the stream-info pass, which opens
-/// decoders and decodes frames, runs only when the header leaves a stream's codec or the
-/// duration unknown (a CBR MP3 without an Info frame, MPEG-TS, raw streams).
+/// Opens `path` for its tags and streams, saying whether its content's signature chose
+/// the demuxer (see `sniff`; otherwise FFmpeg probed it). Demuxers read the tags, the
+/// streams and, for most formats, the duration from the file's header; the stream-info
+/// pass, which opens decoders and decodes frames, runs only when the header leaves a
+/// stream's codec or the duration unknown (a CBR MP3 without an Info frame, MPEG-TS, raw
+/// streams).
 ///
-/// ffmpeg-next's `format::input` always runs the stream-info pass, hence the two FFI calls.
+/// ffmpeg-next's `format::input` always probes and runs the stream-info pass, hence the
+/// FFI calls.
 #[allow(unsafe_code)]
-fn open(path: &Path) -> Result<ffmpeg::format::context::Input, ffmpeg::Error> {
+fn open(path: &Path) -> Result<(ffmpeg::format::context::Input, bool), ffmpeg::Error> {
     use ffmpeg::ffi;
     use std::os::unix::ffi::OsStrExt;
     let c_path = std::ffi::CString::new(path.as_os_str().as_bytes()).map_err(|_| ffmpeg::Error::InvalidData)?;
-    // SAFETY: avformat_open_input gets a null context pointer to fill and a NUL-terminated
-    // path; on success the context is owned by `Input`, which closes it when dropped.
+    let signature = super::sniff::demuxer(path);
+    // SAFETY: av_find_input_format gets a NUL-terminated name and returns a static
+    // demuxer or null; avformat_open_input gets a null context pointer to fill, that
+    // demuxer (or null: probe) and a NUL-terminated path; on success the context is owned
+    // by `Input`, which closes it when dropped.
     unsafe {
+        let sniffed = signature.map_or(std::ptr::null(), |name| ffi::av_find_input_format(name.as_ptr()));
         let mut ps = std::ptr::null_mut();
-        let r = ffi::avformat_open_input(&mut ps, c_path.as_ptr(), std::ptr::null_mut(), std::ptr::null_mut());
+        let mut r = ffi::avformat_open_input(&mut ps, c_path.as_ptr(), sniffed as _, std::ptr::null_mut());
+        let forced = r == 0 && !sniffed.is_null();
+        if r != 0 && !sniffed.is_null() {
+            // The demuxer the signature named refused the file: let FFmpeg probe it.
+            ps = std::ptr::null_mut();
+            r = ffi::avformat_open_input(&mut ps, c_path.as_ptr(), std::ptr::null_mut(), std::ptr::null_mut());
+        }
         if r != 0 {
             return Err(ffmpeg::Error::from(r));
         }
@@ -202,7 +215,7 @@ fn open(path: &Path) -> Result<ffmpeg::format::context::Input, ffmpeg::Error> {
                 return Err(ffmpeg::Error::from(r));
             }
         }
-        Ok(ictx)
+        Ok((ictx, forced))
     }
 }
 

@@ -15,5 +15,6 @@ pub mod metadata;
 pub mod plan;
 pub mod report;
 pub mod retry;
+mod sniff;
 pub mod source;
 pub mod transfer;
