@@ -82,6 +82,15 @@ pub fn free_bytes(dir: &Path) -> std::io::Result<u64> {
 const IN_MEMORY_BYTES: usize = 1 << 20;
 /// Bytes handed to the writer at a time once it streams.
 const BATCH_BYTES: usize = 1 << 20;
+/// Held while a file is created or renamed in the cache. Both take the directory's lock
+/// in the kernel, where waiters spin while the holder works; when creating a file is slow
+/// (ext4 stepping over many recently freed inodes), dozens of writer threads spinning
+/// there burn the CPU the transfers need. Waiting here sleeps instead.
+static NAMING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// A commit syncs its files with one `syncfs` when they are several and this small in
+/// all; larger ones get an fsync each.
+const SYNCFS_BYTES: u64 = 16 << 20;
 /// Batches queued for the writer: the download runs at most this far ahead of the disk.
 const BATCHES_AHEAD: usize = 4;
 
@@ -265,8 +274,9 @@ impl Staged {
 }
 
 /// Makes a batch of downloads durable under their names: their data and inodes reach the
-/// disk (one `syncfs` per file system when several files share it, else the file's own
-/// fsync), then each is renamed into place, then each directory that changed is fsynced.
+/// disk (one `syncfs` per file system when several small files share it, else each
+/// file's own fsync), then each is renamed into place, then each directory that changed
+/// is fsynced.
 /// A crash at any point leaves every name holding either its old content or its whole
 /// new content; a file whose sync fails is not renamed. Blocking.
 pub fn commit(batch: Vec<Staged>) -> Vec<Result<Downloaded, TransferError>> {
@@ -281,16 +291,23 @@ pub fn commit(batch: Vec<Staged>) -> Vec<Result<Downloaded, TransferError>> {
         }
     }
     for members in devices.values() {
-        let first = &batch[members[0]];
-        let synced = if members.len() == 1 {
-            first.temp.file.sync_all()
+        let bytes: u64 = members.iter().map(|&i| batch[i].bytes).sum();
+        if members.len() > 1 && bytes <= SYNCFS_BYTES {
+            // Many small files: one sync of the file system costs one flush for all.
+            if let Err(e) = nix::unistd::syncfs(&batch[members[0]].temp.file) {
+                let e = std::io::Error::from(e);
+                for &i in members {
+                    let failed = std::io::Error::new(e.kind(), format!("syncing to disk: {e}"));
+                    out[i] = Some(Err(batch[i].io(&batch[i].temp.path)(failed)));
+                }
+            }
         } else {
-            nix::unistd::syncfs(&first.temp.file).map_err(std::io::Error::from)
-        };
-        if let Err(e) = synced {
+            // Large files: each its own fsync, so none waits for the others' data (or for
+            // the parts of downloads still under way).
             for &i in members {
-                let kind = e.kind();
-                out[i] = Some(Err(batch[i].io(&batch[i].temp.path)(std::io::Error::new(kind, format!("syncing to disk: {e}")))));
+                if let Err(e) = batch[i].temp.file.sync_all() {
+                    out[i] = Some(Err(batch[i].io(&batch[i].temp.path)(e)));
+                }
             }
         }
     }
@@ -300,7 +317,11 @@ pub fn commit(batch: Vec<Staged>) -> Vec<Result<Downloaded, TransferError>> {
         if out[i].is_some() {
             continue;
         }
-        match std::fs::rename(&s.temp.path, &s.target) {
+        let renamed = {
+            let _one_at_a_time = NAMING.lock().unwrap_or_else(|e| e.into_inner());
+            std::fs::rename(&s.temp.path, &s.target)
+        };
+        match renamed {
             Ok(()) => {
                 s.temp.renamed = true;
                 let dir = s.target.parent().unwrap_or(Path::new("/")).to_path_buf();
@@ -350,7 +371,10 @@ impl WriteJob {
             std::fs::create_dir_all(dir).map_err(self.io(dir))?;
         }
         let path = temp_path(&self.target);
-        let file = std::fs::File::create(&path).map_err(self.io(&path))?;
+        let file = {
+            let _one_at_a_time = NAMING.lock().unwrap_or_else(|e| e.into_inner());
+            std::fs::File::create(&path).map_err(self.io(&path))?
+        };
         Ok(Partial { temp: TempFile { path, file, renamed: false }, hasher: Sha256::new(), got: 0 })
     }
 
