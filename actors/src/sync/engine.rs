@@ -1,10 +1,12 @@
-//! One sync run for a channel: list the store under `<source>/<channel>/`, plan against
-//! the catalog, then for each item to fetch: mark it `Pending` (flushed), fetch its
-//! sidecars and the media (bounded parallelism, retries with exponential backoff and
-//! jitter, an optional total bandwidth cap shared by the parallel transfers), read its
-//! metadata, and record it `Ready` (or `Failed` with the reason) before sending the change
-//! event. Items gone from the store are deleted from the cache and the catalog, except
-//! while in use (on air).
+//! One sync run for a channel: read the catalog, list the store under
+//! `<source>/<channel>/` (in key ranges side by side when the catalog knows the keys),
+//! plan, mark every item to fetch `Pending` (one unflushed batch), then for each: fetch
+//! its sidecars and the media (bounded parallel transfers, retries with exponential
+//! backoff and jitter, an optional total bandwidth cap shared by the transfers), read the
+//! media's metadata from the staged file on its writer thread, and commit the file with
+//! its `Ready` entry (in groups: see `group`), or record `Failed`/`Refused` with the
+//! reason, before sending the change event. Items gone from the store are deleted from
+//! the cache and the catalog, except while in use (on air).
 //!
 //! A store that cannot be reached leaves every `Ready` item as it was: the report says
 //! degraded, and the next run picks up where this one stopped.
