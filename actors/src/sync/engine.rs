@@ -284,9 +284,8 @@ impl Ctx<'_> {
                     FetchError::Failed(r) => r,
                 };
                 if !was_ready {
-                    for (_, dest) in &item.files {
-                        let _ = std::fs::remove_file(dest.under(&self.settings.cache_root));
-                    }
+                    let sidecars = self.sidecar_files(item);
+                    let _ = blocking(move || remove_existing(&sidecars)).await;
                 }
                 // The old version (if any) is untouched: keep it playable. An item left
                 // for the next run is fetched then.
@@ -308,12 +307,7 @@ impl Ctx<'_> {
                 // file never takes the name. The item is refused until the object
                 // changes, rather than fetched every run.
                 drop(staged);
-                let deleted = self.delete_files(&local_path);
-                if deleted {
-                    for (_, dest) in &item.files {
-                        let _ = std::fs::remove_file(dest.under(&self.settings.cache_root));
-                    }
-                }
+                let deleted = self.delete_files(&local_path, self.sidecar_files(item)).await;
                 entry.state = EntryState::Refused { reason: reason.clone() };
                 let _ = self.put(entry).await;
                 if was_ready {
@@ -381,8 +375,9 @@ impl Ctx<'_> {
             .collect()
     }
 
-    /// Deletes an item's file and what was made from it, unless it is in use.
-    fn delete_files(&self, path: &Path) -> bool {
+    /// Deletes an item's file, its covers and `more` (its sidecars), unless the file is in
+    /// use; the unlinks run on a blocking thread.
+    async fn delete_files(&self, path: &Path, more: Vec<PathBuf>) -> bool {
         if !path.starts_with(&self.settings.cache_root) {
             tracing::warn!(path = %path.display(), "not deleting a file outside the cache");
             return false;
@@ -391,31 +386,32 @@ impl Ctx<'_> {
             return false;
         }
         let covers = ["jpg", "png", "bmp", "gif", "webp"].map(|e| metadata::cover_path(path, e));
-        for p in std::iter::once(path.to_path_buf()).chain(covers) {
-            if let Err(e) = std::fs::remove_file(&p) {
-                if e.kind() != std::io::ErrorKind::NotFound {
-                    tracing::warn!(path = %p.display(), "cannot delete: {e}");
-                }
-            }
-        }
+        let doomed: Vec<PathBuf> = std::iter::once(path.to_path_buf()).chain(covers).chain(more).collect();
+        let _ = blocking(move || remove_existing(&doomed)).await;
         true
+    }
+
+    /// The cached copies of an item's sidecars.
+    fn sidecar_files(&self, item: &Item) -> Vec<PathBuf> {
+        item.files.iter().map(|(_, dest)| dest.under(&self.settings.cache_root)).collect()
     }
 
     /// Retires items gone from the store; their sidecars go too when no longer listed.
     async fn remove(&self, key: &str, entry: &CatalogEntry, report: &mut SyncReport) {
         let path = &entry.local_path;
         let was_ready = entry.state == EntryState::Ready;
-        let deleted = self.delete_files(path);
+        let root = &self.settings.cache_root;
+        let unlisted_sidecars: Vec<PathBuf> = ["json"]
+            .iter()
+            .chain(metadata::IMAGE_EXTENSIONS)
+            .flat_map(|ext| metadata::sidecar_candidates(path, ext))
+            .filter(|side| {
+                let key = side.strip_prefix(root).ok().and_then(|r| r.to_str()).unwrap_or("");
+                !key.is_empty() && !self.listed.contains(key) && side.starts_with(root)
+            })
+            .collect();
+        let deleted = self.delete_files(path, unlisted_sidecars).await;
         if deleted {
-            let root = &self.settings.cache_root;
-            for ext in ["json"].iter().chain(metadata::IMAGE_EXTENSIONS) {
-                for side in metadata::sidecar_candidates(path, ext) {
-                    let key = side.strip_prefix(root).ok().and_then(|r| r.to_str()).unwrap_or("");
-                    if !key.is_empty() && !self.listed.contains(key) && side.starts_with(root) {
-                        let _ = std::fs::remove_file(&side);
-                    }
-                }
-            }
             let (c, ch, k) = (self.catalog.clone(), self.channel.to_string(), key.to_string());
             if let Err(e) = blocking(move || c.remove(&ch, &k)).await.and_then(|r| r.map_err(|e| e.to_string())) {
                 report.failed.push(ObjectFailure { channel: self.channel.into(), key: key.into(), reason: e });
@@ -431,7 +427,7 @@ impl Ctx<'_> {
     }
 }
 
-/// Removes `paths` (files known to exist when the run began). Blocking.
+/// Removes those of `paths` that are there. Blocking.
 fn remove_existing(paths: &[PathBuf]) {
     for p in paths {
         if let Err(e) = std::fs::remove_file(p) {
