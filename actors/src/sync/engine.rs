@@ -527,7 +527,8 @@ async fn run(source: &Source, channel: &str, catalog: &Catalog, settings: &SyncS
     let slots = tokio::sync::Semaphore::new(parallel);
     let dirs: BTreeSet<PathBuf> =
         work.iter().filter_map(|(n, _, _)| items[*n].dest.under(&settings.cache_root).parent().map(Path::to_path_buf)).collect();
-    let existing = blocking(move || snapshot(dirs)).await.unwrap_or_default();
+    // A run with nothing to fetch (a no-op re-sync) reads no folder and writes nothing.
+    let existing = if dirs.is_empty() { Default::default() } else { blocking(move || snapshot(dirs)).await.unwrap_or_default() };
     let commits = start_commits(catalog);
     let store_down = AtomicBool::new(false);
     let ctx = Ctx { source, channel, catalog, settings, hooks, limits, store_down, listed, existing, slots, commits };
@@ -537,7 +538,8 @@ async fn run(source: &Source, channel: &str, catalog: &Catalog, settings: &SyncS
     let work: Vec<(usize, CatalogEntry, Option<CatalogEntry>)> =
         work.into_iter().map(|(n, version, prev)| (n, ctx.pending(&items[n], &version, prev.as_ref(), now), prev)).collect();
     let (c, pendings) = (catalog.clone(), work.iter().map(|(_, e, _)| e.clone()).collect::<Vec<_>>());
-    if let Err(e) = blocking(move || c.put_all_unflushed(&pendings)).await.and_then(|r| r.map_err(|e| e.to_string())) {
+    let written = if pendings.is_empty() { Ok(()) } else { blocking(move || c.put_all_unflushed(&pendings)).await.and_then(|r| r.map_err(|e| e.to_string())) };
+    if let Err(e) = written {
         report.errors.push(format!("{channel}: {e}"));
         ctx.commits.close().await;
         return;

@@ -189,7 +189,7 @@ impl Source {
     /// Where a listed key (relative to the source prefix) is in the store.
     pub fn location(&self, key: &str) -> StorePath {
         // The key came from a parsed listing, so it parses again to the same path.
-        let full = if self.prefix.as_ref().is_empty() { key.to_string() } else { format!("{}/{key}", self.prefix.as_ref()) };
+        let full = self.raw_key(key);
         StorePath::parse(&full).unwrap_or_else(|_| StorePath::from(full.as_str()))
     }
 
@@ -223,12 +223,12 @@ impl Source {
                 let bounds: Vec<String> =
                     (PAGE - 1..last).step_by(PAGE).map(|i| self.raw_key(known[i])).collect();
                 let mut ranges = Vec::with_capacity(bounds.len() + 1);
-                let mut start: Option<String> = None;
-                for b in bounds.into_iter().chain(std::iter::once(String::new())) {
-                    let end = (!b.is_empty()).then_some(b);
-                    ranges.push((start.take(), end.clone()));
-                    start = end;
+                let mut from: Option<String> = None;
+                for b in bounds {
+                    ranges.push((from.take(), Some(b.clone())));
+                    from = Some(b);
                 }
+                ranges.push((from, None));
                 let lists = ranges.into_iter().map(|(from, to)| self.list_range(pages.as_ref(), prefix.as_deref(), from, to));
                 let parts: Vec<Vec<RemoteObject>> =
                     futures::stream::iter(lists).buffered(LIST_RANGES_AT_ONCE).try_collect().await.map_err(list_err)?;
@@ -270,10 +270,9 @@ impl Source {
         }
     }
 
-    /// Lists from an offset, page by page. When a page holds a key the client refuses,
+    /// Lists the keys after `from` (from the start when `None`) up to and including `to`
+    /// (to the end when `None`), page by page. When a page holds a key the client refuses,
     /// the pages shrink until that key is alone, which is then listed by its raw name.
-    /// The keys after `from` (all when `None`) up to and including `to` (to the end when
-    /// `None`), page by page.
     async fn list_range(
         &self,
         pages: &dyn PaginatedListStore,

@@ -268,9 +268,14 @@ impl Staged {
     }
 
     fn io(&self, path: &Path) -> impl FnOnce(std::io::Error) -> TransferError {
-        let (key, path) = (self.key.clone(), path.to_path_buf());
-        move |source| TransferError::Io { key, path, source }
+        io_error(&self.key, path)
     }
+}
+
+/// Maps an I/O error on `path` while handling `key`.
+fn io_error(key: &str, path: &Path) -> impl FnOnce(std::io::Error) -> TransferError {
+    let (key, path) = (key.to_string(), path.to_path_buf());
+    move |source| TransferError::Io { key, path, source }
 }
 
 /// Makes a batch of downloads durable under their names: their data and inodes reach the
@@ -345,8 +350,7 @@ pub fn commit(batch: Vec<Staged>) -> Vec<Result<Downloaded, TransferError>> {
 
 impl WriteJob {
     fn io(&self, path: &Path) -> impl FnOnce(std::io::Error) -> TransferError {
-        let (key, path) = (self.key.clone(), path.to_path_buf());
-        move |source| TransferError::Io { key, path, source }
+        io_error(&self.key, path)
     }
 
     fn dir(&self) -> &Path {
